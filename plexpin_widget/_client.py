@@ -1,0 +1,364 @@
+"""plex.tv over httpx: one synchronous and one asynchronous client sharing everything but I/O.
+
+Each endpoint is described once by a :class:`_Call` (method, path, params, expected status and
+how to parse the body); :func:`_interpret` turns an ``httpx.Response`` into a model or a typed
+error. The two client classes only send requests and translate httpx's exceptions.
+
+Nothing here logs or raises a token: requests are logged by method and path, and error messages
+are built from the endpoint, the status and Plex's own error code and message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from ._errors import (
+    ConfigurationError,
+    InvalidTokenError,
+    MalformedResponseError,
+    MissingClientIdentifierError,
+    NetworkError,
+    PinNotFoundError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    UnexpectedStatusError,
+)
+from ._identity import DEFAULT_PRODUCT, ClientIdentity
+from ._models import Pin, PlexResource, PlexUser
+from ._urls import resolve_base_url
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after"]
+
+logger = logging.getLogger("plexpin_widget.client")
+
+DEFAULT_TIMEOUT = 10.0
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- shared, no I/O
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call(Generic[_T]):
+    method: str
+    path: str
+    expect: int
+    parse: Callable[[Any], _T]
+    params: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Kept out of repr so that a _Call in a traceback never shows the token.
+    token: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _create_pin_call(strong: bool) -> _Call[Pin]:
+    params = {"strong": "true"} if strong else {}
+    return _Call("POST", "/api/v2/pins", 201, Pin.from_json, params)
+
+
+def _check_pin_call(pin_id: int) -> _Call[Pin]:
+    if isinstance(pin_id, bool) or not isinstance(pin_id, int) or pin_id < 0:
+        raise ConfigurationError("pin_id", f"must be a non-negative integer, not {pin_id!r}")
+    return _Call("GET", f"/api/v2/pins/{pin_id}", 200, Pin.from_json)
+
+
+def _check_token(token: object) -> str:
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigurationError("token", "must be a non-empty string")
+    if any(ord(ch) < 33 or ord(ch) > 126 for ch in token):
+        raise ConfigurationError("token", "contains characters that cannot be sent in a header")
+    return token
+
+
+def _user_call(token: str) -> _Call[PlexUser]:
+    return _Call("GET", "/api/v2/user", 200, PlexUser.from_json, token=_check_token(token))
+
+
+def _parse_resources(payload: Any) -> list[PlexResource]:
+    if not isinstance(payload, list):
+        raise ValueError(f"resources: expected a JSON array, got {type(payload).__name__}")
+    return [PlexResource.from_json(item) for item in payload]
+
+
+def _resources_call(
+    token: str, include_https: bool, include_relay: bool, include_ipv6: bool
+) -> _Call[list[PlexResource]]:
+    params = {
+        "includeHttps": "1" if include_https else "0",
+        "includeRelay": "1" if include_relay else "0",
+        "includeIPv6": "1" if include_ipv6 else "0",
+    }
+    return _Call(
+        "GET", "/api/v2/resources", 200, _parse_resources, params, token=_check_token(token)
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, min(seconds, 24 * 3600.0))
+
+
+def _plex_error(payload: Any) -> tuple[int | None, str | None]:
+    """Plex's error code and message from ``{"errors": [{"code", "message", ...}]}``."""
+    if not isinstance(payload, Mapping):
+        return None, None
+    errors = payload.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if not isinstance(first, Mapping):
+        return None, None
+    code = first.get("code")
+    message = first.get("message")
+    code_int = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if isinstance(code, str) and code.isdigit():
+        code_int = int(code)
+    text = message[:200] if isinstance(message, str) else None
+    return code_int, text
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _interpret(call: _Call[_T], response: httpx.Response) -> _T:
+    """The model for a successful answer, or the typed error for any other."""
+    status = response.status_code
+    if status == call.expect or (200 <= status < 300 and call.expect in (200, 201)):
+        try:
+            payload = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedResponseError(call.endpoint, status, f"not JSON ({type(exc).__name__})") from None
+        try:
+            return call.parse(payload)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise MalformedResponseError(call.endpoint, status, str(exc)) from None
+    plex_code, plex_message = _plex_error(_json_or_none(response))
+    args = (call.endpoint, status, plex_code, plex_message)
+    if status == 429:
+        raise RateLimitedError(*args, retry_after=parse_retry_after(response.headers.get("Retry-After")))
+    if status >= 500:
+        raise ServerError(*args)
+    if status == 400 and plex_code in (1000, None) and "/pins" in call.path:
+        raise MissingClientIdentifierError(*args)
+    if status == 404 and call.path.startswith("/api/v2/pins/"):
+        raise PinNotFoundError(*args)
+    if status in (401, 422):
+        raise InvalidTokenError(*args)
+    raise UnexpectedStatusError(*args)
+
+
+def _transport_error(call: _Call[Any], exc: httpx.HTTPError) -> TransportError:
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeoutError(f"{call.endpoint} timed out ({kind})", endpoint=call.endpoint)
+    return NetworkError(f"{call.endpoint} failed: {kind}", endpoint=call.endpoint)
+
+
+def _build_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigurationError("timeout", f"must be a positive number of seconds, not {timeout!r}")
+    return httpx.Timeout(float(timeout))
+
+
+class _ClientBase:
+    """Configuration shared by both clients: where to send requests and who we say we are."""
+
+    def __init__(
+        self,
+        identity: ClientIdentity | None,
+        product: str,
+        base_url: str | None,
+        client_identifier: str | None,
+        timeout: float | httpx.Timeout | None,
+    ) -> None:
+        if identity is None:
+            identity = ClientIdentity.create(product=product, client_identifier=client_identifier)
+        self.identity = identity
+        self.base_url = resolve_base_url(base_url)
+        self._timeout = _build_timeout(timeout)
+
+    def _request_kwargs(self, call: _Call[Any]) -> dict[str, Any]:
+        headers = self.identity.headers()
+        if call.token is not None:
+            headers["X-Plex-Token"] = call.token
+        return {"method": call.method, "url": call.path, "params": dict(call.params), "headers": headers}
+
+    @staticmethod
+    def _log(call: _Call[Any], response: httpx.Response | None, started: float) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            status = response.status_code if response is not None else "no answer"
+            logger.debug("%s -> %s in %.0f ms", call.endpoint, status, (time.monotonic() - started) * 1000)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, product={self.identity.product!r}, "
+            f"client_identifier={self.identity.client_identifier!r})"
+        )
+
+
+class PlexTvClient(_ClientBase):
+    """A synchronous plex.tv client.
+
+    >>> with PlexTvClient(product="My analysis") as client:   # doctest: +SKIP
+    ...     pin = client.create_pin()
+    ...     pin = client.check_pin(pin.id)
+
+    ``base_url`` defaults to ``$PLEXPIN_BASE_URL`` or ``https://plex.tv``; ``transport`` lets
+    tests plug in the emulator. TLS certificates are always verified.
+    """
+
+    def __init__(
+        self,
+        identity: ClientIdentity | None = None,
+        *,
+        product: str = DEFAULT_PRODUCT,
+        base_url: str | None = None,
+        client_identifier: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(identity, product, base_url, client_identifier, timeout)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=self._timeout, transport=transport, verify=True
+        )
+
+    def _send(self, call: _Call[_T]) -> _T:
+        started = time.monotonic()
+        try:
+            response = self._http.request(**self._request_kwargs(call))
+        except httpx.HTTPError as exc:
+            self._log(call, None, started)
+            raise _transport_error(call, exc) from None
+        self._log(call, response, started)
+        return _interpret(call, response)
+
+    def create_pin(self, strong: bool = False) -> Pin:
+        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs)."""
+        return self._send(_create_pin_call(strong))
+
+    def check_pin(self, pin_id: int) -> Pin:
+        """Read a pin again; its ``auth_token`` is set once the person approved it."""
+        return self._send(_check_pin_call(pin_id))
+
+    def get_user(self, token: str) -> PlexUser:
+        """The account a token belongs to; :class:`InvalidTokenError` if the token is bad."""
+        return self._send(_user_call(token))
+
+    def get_resources(
+        self, token: str, *, include_https: bool = True, include_relay: bool = True, include_ipv6: bool = False
+    ) -> list[PlexResource]:
+        """The devices (servers, players) on the account, each with its connections."""
+        return self._send(_resources_call(token, include_https, include_relay, include_ipv6))
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
+    def __enter__(self) -> PlexTvClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncPlexTvClient(_ClientBase):
+    """The asynchronous twin of :class:`PlexTvClient`; same methods, awaited."""
+
+    def __init__(
+        self,
+        identity: ClientIdentity | None = None,
+        *,
+        product: str = DEFAULT_PRODUCT,
+        base_url: str | None = None,
+        client_identifier: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(identity, product, base_url, client_identifier, timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=self._timeout, transport=transport, verify=True
+        )
+
+    async def _send(self, call: _Call[_T]) -> _T:
+        started = time.monotonic()
+        try:
+            response = await self._http.request(**self._request_kwargs(call))
+        except httpx.HTTPError as exc:
+            self._log(call, None, started)
+            raise _transport_error(call, exc) from None
+        self._log(call, response, started)
+        return _interpret(call, response)
+
+    async def create_pin(self, strong: bool = False) -> Pin:
+        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs)."""
+        return await self._send(_create_pin_call(strong))
+
+    async def check_pin(self, pin_id: int) -> Pin:
+        """Read a pin again; its ``auth_token`` is set once the person approved it."""
+        return await self._send(_check_pin_call(pin_id))
+
+    async def get_user(self, token: str) -> PlexUser:
+        """The account a token belongs to; :class:`InvalidTokenError` if the token is bad."""
+        return await self._send(_user_call(token))
+
+    async def get_resources(
+        self, token: str, *, include_https: bool = True, include_relay: bool = True, include_ipv6: bool = False
+    ) -> list[PlexResource]:
+        """The devices (servers, players) on the account, each with its connections."""
+        return await self._send(_resources_call(token, include_https, include_relay, include_ipv6))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
+    async def __aenter__(self) -> AsyncPlexTvClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+

@@ -1,0 +1,408 @@
+"""The PIN login as a pure state machine: results go in, the next thing to do comes out.
+
+In the style of h11, :class:`PinFlow` does no I/O and knows no clock of its own. A driver asks
+it what to do (:attr:`PinFlow.pending`), carries that out at the time it names, and feeds back
+what happened with :meth:`PinFlow.receive`. Every schedule lives here and only here: the poll
+interval, exponential backoff with jitter on transient faults, ``Retry-After`` on 429, the
+stop at the pin's expiry, and renewal on :meth:`PinFlow.restart`.
+
+Times are seconds on a monotonic clock the driver chooses (``time.monotonic`` in practice).
+The pin's expiry is turned into a local deadline at the moment the request that reported it was
+*sent*, which is never later than the moment plex.tv computed ``expiresIn``; so no check is
+ever scheduled after the pin has expired on the server.
+
+Each action carries a sequence number. A result for any action but the pending one is stale
+(a cancelled request that answered late, or an action a second driver took over) and is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import random
+from typing import Union
+
+from ._errors import (
+    ConfigurationError,
+    InvalidTokenError,
+    PinNotFoundError,
+    PlexPinError,
+    RateLimitedError,
+)
+from ._models import Pin, PlexUser
+
+__all__ = [
+    "CheckPin",
+    "CreatePin",
+    "Expire",
+    "FetchUser",
+    "FlowAction",
+    "FlowEvent",
+    "PinFlow",
+    "PinReceived",
+    "RequestFailed",
+    "Status",
+    "TimerFired",
+    "UserReceived",
+]
+
+DEFAULT_POLL_INTERVAL = 1.0
+MAX_BACKOFF = 30.0
+MAX_POLL_INTERVAL = 60.0
+#: Attempts at reading the account after sign-in before the flow settles without it.
+USER_FETCH_ATTEMPTS = 6
+
+
+class Status(str, enum.Enum):
+    """Where the login stands. The values are the strings the widget's ``status`` trait shows."""
+
+    IDLE = "idle"
+    REQUESTING = "requesting"
+    WAITING = "waiting"
+    AUTHORIZED = "authorized"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    @property
+    def is_final(self) -> bool:
+        """No more pin requests will be made (a sign-in may still read the account)."""
+        return self in (Status.AUTHORIZED, Status.EXPIRED, Status.CANCELLED, Status.ERROR)
+
+
+# --------------------------------------------------------------------------- actions (out)
+
+
+@dataclasses.dataclass(frozen=True)
+class CreatePin:
+    """Ask plex.tv for a new pin at ``due``."""
+
+    seq: int
+    due: float
+    strong: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckPin:
+    """Read pin ``pin_id`` at ``due``."""
+
+    seq: int
+    due: float
+    pin_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchUser:
+    """Read the account for ``token`` at ``due`` (after sign-in, or to validate a known token)."""
+
+    seq: int
+    due: float
+    token: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Expire:
+    """Nothing to send: at ``due`` the pin is past its deadline; feed :class:`TimerFired`."""
+
+    seq: int
+    due: float
+
+
+FlowAction = Union[CreatePin, CheckPin, FetchUser, Expire]
+
+
+# --------------------------------------------------------------------------- events (in)
+
+
+@dataclasses.dataclass(frozen=True)
+class PinReceived:
+    """plex.tv answered a :class:`CreatePin` or :class:`CheckPin` with a pin.
+
+    ``sent_at`` is when the request left, on the flow's clock.
+    """
+
+    seq: int
+    pin: Pin
+    sent_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class UserReceived:
+    """plex.tv answered a :class:`FetchUser` with the account."""
+
+    seq: int
+    user: PlexUser
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestFailed:
+    """The pending action's request failed with ``error``."""
+
+    seq: int
+    error: BaseException
+
+
+@dataclasses.dataclass(frozen=True)
+class TimerFired:
+    """The time of an :class:`Expire` has come."""
+
+    seq: int
+
+
+FlowEvent = Union[PinReceived, UserReceived, RequestFailed, TimerFired]
+
+
+def validate_poll_interval(value: object, name: str = "poll_interval") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(name, f"must be a number of seconds, not {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(name, f"must be a positive number of seconds, not {value!r}")
+    if seconds > MAX_POLL_INTERVAL:
+        raise ConfigurationError(name, f"must be at most {MAX_POLL_INTERVAL:g} seconds, not {value!r}")
+    return seconds
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+class PinFlow:
+    """One PIN login, from requesting a code to holding a token.
+
+    >>> flow = PinFlow()
+    >>> flow.start(now=0.0)
+    CreatePin(seq=1, due=0.0, strong=False)
+    """
+
+    def __init__(
+        self,
+        *,
+        strong: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_backoff: float = MAX_BACKOFF,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.strong = bool(strong)
+        self.poll_interval = validate_poll_interval(poll_interval)
+        self.max_backoff = max(self.poll_interval, float(max_backoff))
+        self._rng = rng or random.Random()
+        self._seq = 0
+        self.status = Status.IDLE
+        self.pending: FlowAction | None = None
+        self.pin: Pin | None = None
+        self.token: str | None = None
+        self.user: PlexUser | None = None
+        #: The last error: the one that ended the flow, or the transient one being retried.
+        self.error: BaseException | None = None
+        #: True while transient faults are being retried; the status stays ``waiting``.
+        self.reconnecting = False
+        #: Set when a token handed to :meth:`start` turned out to be invalid and was dropped.
+        self.token_rejected = False
+        #: False when a sign-in happened but the account could not be read (yet).
+        self.verified = False
+        self.deadline: float | None = None
+        self._failures = 0
+        self._validating = False
+
+    # ----------------------------------------------------------------- inputs from the user
+
+    def start(self, now: float, *, token: str | None = None) -> FlowAction | None:
+        """Begin (or begin again). With ``token``, validate it first instead of asking for a pin."""
+        self._reset_login()
+        self.token_rejected = False
+        if token:
+            self._validating = True
+            self.status = Status.REQUESTING
+            return self._issue(FetchUser, now, token=token)
+        self.status = Status.REQUESTING
+        return self._issue(CreatePin, now, strong=self.strong)
+
+    def restart(self, now: float) -> FlowAction | None:
+        """Drop the current code and ask for a new one, whatever the state."""
+        return self.start(now)
+
+    def cancel(self, now: float) -> None:
+        """Stop asking plex.tv. A completed sign-in stays signed in."""
+        del now
+        if self.status is Status.AUTHORIZED:
+            self.pending = None
+            return
+        if self.status.is_final:
+            return
+        self.pending = None
+        self.reconnecting = False
+        self.deadline = None
+        self.status = Status.CANCELLED
+
+    def take_over(self, now: float) -> FlowAction | None:
+        """Reissue the pending action under a new number, so that a result still owed to
+        another driver (one that cannot run right now) is ignored when it arrives."""
+        del now
+        action = self.pending
+        if action is None:
+            return None
+        self._seq += 1
+        self.pending = dataclasses.replace(action, seq=self._seq)
+        return self.pending
+
+    # ----------------------------------------------------------------- inputs from the network
+
+    def receive(self, event: FlowEvent, now: float) -> FlowAction | None:
+        """Feed what happened to the pending action; returns the next action (or ``None``)."""
+        if self.pending is None or event.seq != self.pending.seq:
+            return self.pending
+        action = self.pending
+        if isinstance(event, PinReceived) and isinstance(action, (CreatePin, CheckPin)):
+            return self._on_pin(event, now)
+        if isinstance(event, UserReceived) and isinstance(action, FetchUser):
+            return self._on_user(event.user, action)
+        if isinstance(event, RequestFailed):
+            return self._on_failure(action, event.error, now)
+        if isinstance(event, TimerFired) and isinstance(action, Expire):
+            return self._finish(Status.EXPIRED)
+        raise TypeError(f"{type(event).__name__} does not answer {type(action).__name__}")
+
+    # ----------------------------------------------------------------- reading
+
+    def seconds_left(self, now: float) -> int:
+        """Whole seconds until the code expires (0 when there is no live code)."""
+        if self.deadline is None or self.status is not Status.WAITING:
+            return 0
+        return max(0, math.ceil(self.deadline - now - 1e-9))
+
+    @property
+    def is_done(self) -> bool:
+        """Nothing more will happen until :meth:`start` or :meth:`restart`."""
+        return self.pending is None
+
+    # ----------------------------------------------------------------- internals
+
+    def _reset_login(self) -> None:
+        self.pending = None
+        self.pin = None
+        self.token = None
+        self.user = None
+        self.error = None
+        self.reconnecting = False
+        self.verified = False
+        self.deadline = None
+        self._failures = 0
+        self._validating = False
+
+    def _issue(self, kind: type, due: float, **fields: object) -> FlowAction:
+        self._seq += 1
+        self.pending = kind(seq=self._seq, due=due, **fields)
+        return self.pending
+
+    def _finish(self, status: Status) -> None:
+        self.status = status
+        self.pending = None
+        self.reconnecting = False
+        if status is not Status.WAITING:
+            self.deadline = None
+        return None
+
+    def _on_pin(self, event: PinReceived, now: float) -> FlowAction | None:
+        pin = event.pin
+        self.pin = pin
+        self._failures = 0
+        self.reconnecting = False
+        self.error = None
+        if pin.auth_token:
+            self.token = pin.auth_token
+            self.status = Status.AUTHORIZED
+            self.deadline = None
+            return self._issue(FetchUser, now, token=pin.auth_token)
+        self.status = Status.WAITING
+        self.deadline = event.sent_at + max(0, pin.expires_in)
+        return self._schedule_check(now, now + self.poll_interval)
+
+    def _on_user(self, user: PlexUser, action: FetchUser) -> None:
+        self.user = user
+        self.verified = True
+        self.error = None
+        self.reconnecting = False
+        if self._validating:
+            self.token = action.token
+            self._validating = False
+        self.status = Status.AUTHORIZED
+        self.pending = None
+        return None
+
+    def _final_check_margin(self) -> float:
+        return min(0.25, self.poll_interval / 2)
+
+    def _schedule_check(self, now: float, wanted: float) -> FlowAction | None:
+        """A check at ``wanted``, or, if that is too late, one last check just before the
+        deadline (so an approval in the final second is still seen), then the expiry."""
+        assert self.pin is not None and self.deadline is not None
+        last_safe = self.deadline - self._final_check_margin()
+        if wanted < last_safe:
+            return self._issue(CheckPin, wanted, pin_id=self.pin.id)
+        if isinstance(self.pending, CheckPin) and self.pending.due >= last_safe:
+            # The check that just answered was already the last one.
+            return self._issue(Expire, max(now, self.deadline))
+        if now < last_safe:
+            return self._issue(CheckPin, last_safe, pin_id=self.pin.id)
+        return self._issue(Expire, max(now, self.deadline))
+
+    def _backoff(self) -> float:
+        self._failures += 1
+        ceiling = min(self.max_backoff, self.poll_interval * 2 ** (self._failures - 1))
+        return max(self.poll_interval, ceiling * (0.5 + 0.5 * self._rng.random()))
+
+    def _retry_delay(self, error: BaseException) -> float:
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            self._failures += 1
+            # Never earlier than the server asked; a little jitter spreads a crowd of clients.
+            return max(self.poll_interval, error.retry_after) * (1 + 0.1 * self._rng.random())
+        return self._backoff()
+
+    def _on_failure(self, action: FlowAction, error: BaseException, now: float) -> FlowAction | None:
+        self.error = error
+        retryable = isinstance(error, PlexPinError) and error.retryable
+        if isinstance(action, FetchUser):
+            return self._on_user_failure(action, error, retryable, now)
+        if isinstance(action, CreatePin):
+            if not retryable:
+                return self._finish(Status.ERROR)
+            self.reconnecting = True
+            return self._issue(CreatePin, now + self._retry_delay(error), strong=action.strong)
+        # CheckPin (an Expire never fails)
+        if isinstance(error, PinNotFoundError):
+            return self._finish(Status.EXPIRED)
+        if not retryable:
+            return self._finish(Status.ERROR)
+        self.reconnecting = True
+        wanted = now + self._retry_delay(error)
+        if isinstance(error, RateLimitedError):
+            # Retry-After is a floor: check no earlier, and if that leaves no time, expire.
+            assert self.pin is not None and self.deadline is not None
+            if wanted < self.deadline - self._final_check_margin():
+                return self._issue(CheckPin, wanted, pin_id=self.pin.id)
+            return self._issue(Expire, max(now, self.deadline))
+        self.pending = None  # a failed check never counts as the last one
+        return self._schedule_check(now, wanted)
+
+    def _on_user_failure(
+        self, action: FetchUser, error: BaseException, retryable: bool, now: float
+    ) -> FlowAction | None:
+        if self._validating:
+            if isinstance(error, InvalidTokenError):
+                # A stale remembered or supplied token: drop it and sign in with a code instead.
+                self._validating = False
+                self.token_rejected = True
+                self.error = None
+                self.status = Status.REQUESTING
+                return self._issue(CreatePin, now, strong=self.strong)
+            # Cannot tell: keep the token, say it is unverified, and keep trying quietly.
+            self.token = action.token
+            self.status = Status.AUTHORIZED
+            self.verified = False
+        if not retryable or self._failures + 1 >= USER_FETCH_ATTEMPTS:
+            self.reconnecting = False
+            self.pending = None
+            return None
+        self.reconnecting = True
+        return self._issue(FetchUser, now + self._retry_delay(error), token=action.token)

@@ -1,0 +1,227 @@
+"""How a login looks: words for each state, HTML snippets, and the ipywidgets that show them.
+
+Everything here is a pure function of a :class:`ViewState`, so the widget, the widget-free HTML
+fallback and the tests render the same text. Every string that can come from a server (the
+code, the username, the URL) goes through :func:`html.escape` before it is put in HTML. The
+token is not part of :class:`ViewState`, so it cannot reach the page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import urllib.parse
+
+import ipywidgets as widgets
+
+from ._errors import (
+    InvalidTokenError,
+    MalformedResponseError,
+    PlexApiError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from ._qr import qr_png
+
+__all__ = ["LoginView", "ViewState", "describe_error", "fallback_html", "fallback_text", "status_sentence"]
+
+CSS_PREFIX = "plexpin"
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewState:
+    """What the view shows. Built by the widget from its traits; holds no secret."""
+
+    status: str = "idle"
+    code: str = ""
+    auth_url: str = ""
+    seconds_left: int = 0
+    lifetime: int = 0
+    error: str = ""
+    reconnecting: bool = False
+    username: str = ""
+    product: str = ""
+    strong: bool = False
+
+
+def describe_error(error: BaseException | None, *, retrying: bool) -> str:
+    """A sentence for a person. Built from the error's type and Plex's message, never a token."""
+    if error is None:
+        return ""
+    suffix = " Retrying in the background…" if retrying else ""
+    if isinstance(error, RateLimitedError):
+        wait = f" for {error.retry_after:.0f} s" if error.retry_after else ""
+        return f"plex.tv asked us to slow down{wait}.{suffix}"
+    if isinstance(error, TransportError):
+        return f"Cannot reach plex.tv right now ({type(error).__name__}).{suffix}"
+    if isinstance(error, ServerError):
+        return f"plex.tv is having trouble (HTTP {error.status_code}).{suffix}"
+    if isinstance(error, MalformedResponseError):
+        return f"plex.tv sent an answer that could not be read.{suffix}"
+    if isinstance(error, InvalidTokenError):
+        return "plex.tv did not accept the token (it may have been signed out)."
+    if isinstance(error, PlexApiError):
+        detail = f": {error.plex_message}" if error.plex_message else ""
+        return f"plex.tv answered HTTP {error.status_code}{detail}.{suffix}"
+    return f"Sign-in failed: {error}.{suffix}" if str(error) else f"Sign-in failed ({type(error).__name__}).{suffix}"
+
+
+def _clock(seconds: int) -> str:
+    minutes, secs = divmod(max(0, seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def link_label(auth_url: str) -> str:
+    """Short text for the link: ``plex.tv/link`` rather than the whole URL."""
+    parts = urllib.parse.urlsplit(auth_url)
+    path = parts.path.rstrip("/") or ""
+    return f"{parts.netloc}{path}" if parts.netloc else auth_url
+
+
+def status_sentence(state: ViewState) -> str:
+    """The status in words (plain text, not yet escaped)."""
+    if state.status == "idle":
+        return "Not started."
+    if state.status == "requesting":
+        return "Reconnecting to plex.tv…" if state.reconnecting else "Getting a code from plex.tv…"
+    if state.status == "waiting":
+        where = "the page below" if state.strong else link_label(state.auth_url) or "plex.tv/link"
+        base = f"Enter the code at {where} or scan the QR code. {_clock(state.seconds_left)} left."
+        return f"Reconnecting… {base}" if state.reconnecting else base
+    if state.status == "authorized":
+        who = state.username or "your Plex account"
+        return f"Signed in as {who}."
+    if state.status == "expired":
+        return "The code expired before it was approved."
+    if state.status == "cancelled":
+        return "Sign-in cancelled."
+    if state.status == "error":
+        return "Sign-in failed."
+    return state.status
+
+
+def _code_html(code: str, strong: bool) -> str:
+    size = "1.1em" if strong else "2.4em"
+    spacing = "0.02em" if strong else "0.25em"
+    return (
+        f'<div style="font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; '
+        f'font-size: {size}; font-weight: 700; letter-spacing: {spacing}; word-break: break-all">'
+        f"{html.escape(code)}</div>"
+    )
+
+
+def _link_html(auth_url: str) -> str:
+    url = html.escape(auth_url, quote=True)
+    return (
+        f'<a href="{url}" target="_blank" rel="noopener noreferrer" '
+        f'style="text-decoration: underline">Open {html.escape(link_label(auth_url))} ↗</a>'
+    )
+
+
+def fallback_text(state: ViewState) -> str:
+    """The plain-text rendering for front ends without widgets (and for logs)."""
+    lines = [f"Plex sign-in: {status_sentence(state)}"]
+    if state.code and state.status == "waiting":
+        lines.append(f"Code: {state.code}")
+        lines.append(f"Link: {state.auth_url}")
+    if state.error:
+        lines.append(state.error)
+    return "\n".join(lines)
+
+
+def fallback_html(state: ViewState) -> str:
+    """A static HTML rendering for front ends that cannot show widgets."""
+    parts = [f"<p><b>Plex sign-in</b>: {html.escape(status_sentence(state))}</p>"]
+    if state.code and state.status == "waiting":
+        parts.append(_code_html(state.code, state.strong))
+        parts.append(f"<p>{_link_html(state.auth_url)}</p>")
+    if state.error:
+        parts.append(f"<p>{html.escape(state.error)}</p>")
+    return '<div class="plexpin-fallback">' + "".join(parts) + "</div>"
+
+
+def _show(widget: widgets.Widget, visible: bool) -> None:
+    display = None if visible else "none"
+    if widget.layout.display != display:
+        widget.layout.display = display
+
+
+class LoginView:
+    """The ipywidgets that make up the login box; :meth:`render` brings them up to date.
+
+    Only core widgets are used (HTML, Image, IntProgress, Button), so the view works wherever
+    ipywidgets does, with no front-end extension of our own.
+    """
+
+    def __init__(self) -> None:
+        self.title = widgets.HTML()
+        self.code = widgets.HTML()
+        self.qr = widgets.Image(format="png", width=180, height=180)
+        self.link = widgets.HTML()
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, bar_style="info")
+        self.status = widgets.HTML()
+        self.error = widgets.HTML()
+        self.signed_in = widgets.HTML()
+        self.cancel_button = widgets.Button(description="Cancel", button_style="")
+        self.restart_button = widgets.Button(description="Get a new code", button_style="primary")
+        self.buttons = widgets.HBox([self.cancel_button, self.restart_button])
+        self.qr.layout.width = "180px"
+        self.qr.layout.height = "180px"
+        self.progress.layout.width = "260px"
+        left = widgets.VBox([self.code, self.link, self.progress, self.status, self.error, self.buttons])
+        left.layout.justify_content = "center"
+        self.body = widgets.HBox([self.qr, left])
+        self.body.layout.align_items = "center"
+        self.body.layout.grid_gap = "16px"
+        self.children: list[widgets.Widget] = [self.title, self.body, self.signed_in]
+        for name in ("title", "code", "qr", "link", "progress", "status", "error", "signed_in", "buttons", "body"):
+            getattr(self, name).add_class(f"{CSS_PREFIX}-{name.replace('_', '-')}")
+        self.cancel_button.add_class(f"{CSS_PREFIX}-cancel")
+        self.restart_button.add_class(f"{CSS_PREFIX}-restart")
+        self._qr_for = ""
+
+    def render(self, state: ViewState) -> None:
+        """Show ``state``; only widgets whose value changes are touched."""
+        live = state.status == "waiting" and bool(state.code)
+        title = f"<b>Sign in to Plex</b> — {html.escape(state.product)}" if state.product else "<b>Sign in to Plex</b>"
+        _set(self.title, title)
+        _set(self.code, _code_html(state.code, state.strong) if live else "")
+        _set(self.link, _link_html(state.auth_url) if live and state.auth_url else "")
+        if live and state.auth_url != self._qr_for:
+            self.qr.value = qr_png(state.auth_url)
+            self._qr_for = state.auth_url
+        elif not live and self._qr_for:
+            # Leave nothing reusable in a saved notebook once the code is no longer live.
+            self.qr.value = b""
+            self._qr_for = ""
+        lifetime = max(state.lifetime, state.seconds_left, 1)
+        if self.progress.max != lifetime:
+            self.progress.max = lifetime
+        value = state.seconds_left if live else 0
+        if self.progress.value != value:
+            self.progress.value = value
+        style = "warning" if live and state.seconds_left <= 60 else "info"
+        if self.progress.bar_style != style:
+            self.progress.bar_style = style
+        sentence = html.escape(status_sentence(state))
+        _set(self.status, "" if state.status == "authorized" else f"<span>{sentence}</span>")
+        _set(self.error, f'<span style="color: #b00020">{html.escape(state.error)}</span>' if state.error else "")
+        if state.status == "authorized":
+            who = html.escape(state.username) if state.username else "your Plex account"
+            _set(self.signed_in, f"<span>✅ Signed in as <b>{who}</b></span>")
+        else:
+            _set(self.signed_in, "")
+        _show(self.body, state.status not in ("authorized",))
+        _show(self.qr, live)
+        _show(self.progress, live)
+        _show(self.code, live)
+        _show(self.link, live)
+        _show(self.signed_in, state.status == "authorized")
+        _show(self.cancel_button, state.status in ("requesting", "waiting"))
+        _show(self.restart_button, state.status in ("expired", "cancelled", "error"))
+
+
+def _set(widget: widgets.HTML, value: str) -> None:
+    if widget.value != value:
+        widget.value = value

@@ -1,0 +1,45 @@
+"""PNG bytes for ``GET /api/v2/pins/qr/{code}``: a real QR code, drawn without Pillow."""
+
+from __future__ import annotations
+
+import functools
+import io
+import struct
+import zlib
+
+__all__ = ["qr_png"]
+
+
+@functools.lru_cache(maxsize=256)
+def qr_png(data: str) -> bytes:
+    """A PNG of the QR code for ``data`` (pure Python: qrcode's PyPNG factory).
+
+    Should qrcode be unusable, a plain 1x1 PNG still keeps the endpoint answering an image.
+    """
+    try:
+        import qrcode
+        import qrcode.constants
+        import qrcode.image.pure
+    except ImportError:  # pragma: no cover - qrcode is a runtime dependency
+        return _blank_png()
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=6,
+        border=4,
+        image_factory=qrcode.image.pure.PyPNGImage,
+    )
+    code.add_data(data)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image().save(buffer)
+    return buffer.getvalue()
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _blank_png() -> bytes:
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
+    pixels = zlib.compress(b"\x00\xff")  # filter byte 0, one white pixel
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
