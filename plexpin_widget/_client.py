@@ -147,7 +147,7 @@ def _plex_error(payload: Any) -> tuple[int | None, str | None]:
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
 
 
@@ -157,7 +157,7 @@ def _interpret(call: _Call[_T], response: httpx.Response) -> _T:
     if status == call.expect or (200 <= status < 300 and call.expect in (200, 201)):
         try:
             payload = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise MalformedResponseError(call.endpoint, status, f"not JSON ({type(exc).__name__})") from None
         try:
             return call.parse(payload)
@@ -213,10 +213,13 @@ class _ClientBase:
         self._timeout = _build_timeout(timeout)
 
     def _request_kwargs(self, call: _Call[Any]) -> dict[str, Any]:
-        headers = self.identity.headers()
+        headers: dict[str, str | bytes] = dict(self.identity.headers())
         if call.token is not None:
             headers["X-Plex-Token"] = call.token
-        return {"method": call.method, "url": call.path, "params": dict(call.params), "headers": headers}
+        # httpx encodes str header values as ASCII and would raise on a product such as
+        # "Café"; plex.tv expects non-ASCII X-Plex-* values as UTF-8.
+        encoded = {k: v.encode("utf-8") if isinstance(v, str) else v for k, v in headers.items()}
+        return {"method": call.method, "url": call.path, "params": dict(call.params), "headers": encoded}
 
     @staticmethod
     def _log(call: _Call[Any], response: httpx.Response | None, started: float) -> None:

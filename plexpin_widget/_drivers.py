@@ -143,8 +143,9 @@ class LoginSession:
 
     async def aclose(self) -> None:
         """Like :meth:`close`, and wait until the poll task has really finished."""
-        self.close()
+        # Taken before close(): cancelling the task also drops the session's reference to it.
         task = self._task
+        self.close()
         if task is not None and not task.done():
             await asyncio.wait([task])
 
@@ -243,8 +244,12 @@ class LoginSession:
 
     def _is_settled(self) -> bool:
         flow = self.flow
+        # A sign-in counts once the account has been read (or that read failed once), so that
+        # whoever waited sees "Signed in as ..." with the name filled in.
         return flow.status in (Status.EXPIRED, Status.CANCELLED, Status.ERROR) or (
-            flow.status is Status.AUTHORIZED and flow.token is not None
+            flow.status is Status.AUTHORIZED
+            and flow.token is not None
+            and (flow.account_checked or flow.pending is None)
         )
 
     def _notify(self) -> None:
@@ -406,20 +411,13 @@ class LoginSession:
             # A poll task suspended on this (blocked) loop may still owe a result; make it stale.
             if self._task is not None and not self._task.done():
                 self.flow.take_over(self._clock())
-        fetched_user = False
         try:
             while True:
                 self._drain_inbox()
                 with self._lock:
                     action = self.flow.pending
-                    if action is None:
+                    if action is None or self._is_settled():
                         return
-                    if self._is_settled():
-                        # Signed in: read the account once now, so "Signed in as …" is right
-                        # when wait() returns; retries are left to the poll task, if any.
-                        if not isinstance(action, FetchUser) or fetched_user:
-                            return
-                        fetched_user = True
                     now = self._clock()
                     remaining = action.due - now
                     tick = self._next_tick(now)

@@ -201,6 +201,8 @@ class PinFlow:
         self.token_rejected = False
         #: False when a sign-in happened but the account could not be read (yet).
         self.verified = False
+        #: True once a read of the account has answered (successfully or not) since sign-in.
+        self.account_checked = False
         self.deadline: float | None = None
         self._failures = 0
         self._validating = False
@@ -286,6 +288,7 @@ class PinFlow:
         self.error = None
         self.reconnecting = False
         self.verified = False
+        self.account_checked = False
         self.deadline = None
         self._failures = 0
         self._validating = False
@@ -321,6 +324,7 @@ class PinFlow:
     def _on_user(self, user: PlexUser, action: FetchUser) -> None:
         self.user = user
         self.verified = True
+        self.account_checked = True
         self.error = None
         self.reconnecting = False
         if self._validating:
@@ -388,12 +392,16 @@ class PinFlow:
     def _on_user_failure(
         self, action: FetchUser, error: BaseException, retryable: bool, now: float
     ) -> FlowAction | None:
+        self.account_checked = True
         if self._validating:
             if isinstance(error, InvalidTokenError):
                 # A stale remembered or supplied token: drop it and sign in with a code instead.
                 self._validating = False
                 self.token_rejected = True
+                # An earlier transient failure may have kept it as "unverified"; it is known bad now.
+                self.token = None
                 self.error = None
+                self.account_checked = False
                 self.status = Status.REQUESTING
                 return self._issue(CreatePin, now, strong=self.strong)
             # Cannot tell: keep the token, say it is unverified, and keep trying quietly.

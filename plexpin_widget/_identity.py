@@ -71,36 +71,58 @@ def resolve_client_identifier(explicit: str | None = None) -> str:
         return _check_identifier(CLIENT_IDENTIFIER_ENV, from_env)
     folder = config_dir()
     path = folder / _IDENTIFIER_FILE
+    return _read_identifier(path) or _publish_identifier(folder, path, str(uuid.uuid4()))
+
+
+def _read_identifier(path: Path) -> str:
     try:
         stored = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        stored = ""
     except (OSError, UnicodeDecodeError):
-        stored = ""
-    if stored and _IDENTIFIER_PATTERN.match(stored):
-        return stored
-    fresh = str(uuid.uuid4())
+        return ""
+    return stored if _IDENTIFIER_PATTERN.match(stored) else ""
+
+
+def _publish_identifier(folder: Path, path: Path, fresh: str) -> str:
+    """Store ``fresh`` unless another process got there first; return whichever is stored.
+
+    The identifier is written in full to a private temporary file and then hard-linked into
+    place: ``link`` fails if the name exists, so a reader never sees a half-written file and two
+    racing processes (or threads) always agree on one winner.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process won the race (or the file was unreadable); whatever is there now wins.
-        try:
-            stored = path.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            stored = ""
-        if stored and _IDENTIFIER_PATTERN.match(stored):
-            return stored
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(fresh + "\n", encoding="ascii")
-        os.replace(tmp, path)
-        return fresh
+        tmp = folder / f".{_IDENTIFIER_FILE}.{uuid.uuid4().hex}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
         # A read-only home: the identifier still works for this process, it just will not persist.
         return fresh
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(fresh + "\n")
-    return fresh
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(fresh + "\n")
+        try:
+            os.link(tmp, path)
+            return fresh
+        except FileExistsError:
+            stored = _read_identifier(path)
+            if stored:
+                return stored
+            # The existing file is unreadable or garbage: replace it atomically.
+            os.replace(tmp, path)
+            return _read_identifier(path) or fresh
+        except OSError:
+            # No hard links on this file system: fall back to an atomic rename, which can
+            # only lose a race that happens within the same instant.
+            if _read_identifier(path):
+                return _read_identifier(path)
+            os.replace(tmp, path)
+            return _read_identifier(path) or fresh
+    except OSError:
+        return fresh
+    finally:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def validate_product(product: object, name: str = "product") -> str:

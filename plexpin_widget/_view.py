@@ -24,7 +24,15 @@ from ._errors import (
 )
 from ._qr import qr_png
 
-__all__ = ["LoginView", "ViewState", "describe_error", "fallback_html", "fallback_text", "status_sentence"]
+__all__ = [
+    "LoginView",
+    "ViewState",
+    "close_widgets",
+    "describe_error",
+    "fallback_html",
+    "fallback_text",
+    "status_sentence",
+]
 
 CSS_PREFIX = "plexpin"
 
@@ -43,6 +51,10 @@ class ViewState:
     username: str = ""
     product: str = ""
     strong: bool = False
+    #: A passing message about remembering or signing out (never an error, never a secret).
+    notice: str = ""
+    #: The person signed out; the view offers to sign in again.
+    signed_out: bool = False
 
 
 def describe_error(error: BaseException | None, *, retrying: bool) -> str:
@@ -82,7 +94,7 @@ def link_label(auth_url: str) -> str:
 def status_sentence(state: ViewState) -> str:
     """The status in words (plain text, not yet escaped)."""
     if state.status == "idle":
-        return "Not started."
+        return "Signed out." if state.signed_out else "Not started."
     if state.status == "requesting":
         return "Reconnecting to plex.tv…" if state.reconnecting else "Getting a code from plex.tv…"
     if state.status == "waiting":
@@ -127,6 +139,8 @@ def fallback_text(state: ViewState) -> str:
         lines.append(f"Link: {state.auth_url}")
     if state.error:
         lines.append(state.error)
+    if state.notice:
+        lines.append(state.notice)
     return "\n".join(lines)
 
 
@@ -138,6 +152,8 @@ def fallback_html(state: ViewState) -> str:
         parts.append(f"<p>{_link_html(state.auth_url)}</p>")
     if state.error:
         parts.append(f"<p>{html.escape(state.error)}</p>")
+    if state.notice:
+        parts.append(f"<p>{html.escape(state.notice)}</p>")
     return '<div class="plexpin-fallback">' + "".join(parts) + "</div>"
 
 
@@ -150,7 +166,7 @@ def _show(widget: widgets.Widget, visible: bool) -> None:
 class LoginView:
     """The ipywidgets that make up the login box; :meth:`render` brings them up to date.
 
-    Only core widgets are used (HTML, Image, IntProgress, Button), so the view works wherever
+    Only core widgets are used (HTML, Image, IntProgress, Button, Checkbox), so the view works wherever
     ipywidgets does, with no front-end extension of our own.
     """
 
@@ -166,6 +182,11 @@ class LoginView:
         self.cancel_button = widgets.Button(description="Cancel", button_style="")
         self.restart_button = widgets.Button(description="Get a new code", button_style="primary")
         self.buttons = widgets.HBox([self.cancel_button, self.restart_button])
+        self.remember_box = widgets.Checkbox(value=False, description="Remember me on this computer", indent=False)
+        self.signout_button = widgets.Button(description="Sign out", button_style="")
+        self.footer = widgets.HBox([self.remember_box, self.signout_button])
+        self.footer.layout.align_items = "center"
+        self.notice = widgets.HTML()
         self.qr.layout.width = "180px"
         self.qr.layout.height = "180px"
         self.progress.layout.width = "260px"
@@ -174,11 +195,15 @@ class LoginView:
         self.body = widgets.HBox([self.qr, left])
         self.body.layout.align_items = "center"
         self.body.layout.grid_gap = "16px"
-        self.children: list[widgets.Widget] = [self.title, self.body, self.signed_in]
+        self.children: list[widgets.Widget] = [self.title, self.body, self.signed_in, self.footer, self.notice]
         for name in ("title", "code", "qr", "link", "progress", "status", "error", "signed_in", "buttons", "body"):
             getattr(self, name).add_class(f"{CSS_PREFIX}-{name.replace('_', '-')}")
         self.cancel_button.add_class(f"{CSS_PREFIX}-cancel")
         self.restart_button.add_class(f"{CSS_PREFIX}-restart")
+        self.remember_box.add_class(f"{CSS_PREFIX}-remember")
+        self.signout_button.add_class(f"{CSS_PREFIX}-signout")
+        self.footer.add_class(f"{CSS_PREFIX}-footer")
+        self.notice.add_class(f"{CSS_PREFIX}-notice")
         self._qr_for = ""
 
     def render(self, state: ViewState) -> None:
@@ -219,7 +244,29 @@ class LoginView:
         _show(self.link, live)
         _show(self.signed_in, state.status == "authorized")
         _show(self.cancel_button, state.status in ("requesting", "waiting"))
-        _show(self.restart_button, state.status in ("expired", "cancelled", "error"))
+        _show(self.restart_button, state.status in ("expired", "cancelled", "error") or state.signed_out)
+        _show(self.signout_button, state.status == "authorized")
+        _set(self.notice, f"<span>{html.escape(state.notice)}</span>" if state.notice else "")
+        _show(self.notice, bool(state.notice))
+
+
+def close_widgets(root: widgets.Widget) -> None:
+    """Close every widget below ``root`` (not ``root`` itself) and the Layout and Style of each,
+    ``root``'s included. Closing a box leaves its parts open otherwise: each keeps a comm, and a
+    box left open around closed parts breaks saving the notebook's widget state."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        todo.extend(getattr(widget, "children", ()))
+        for extra in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+            if isinstance(extra, widgets.Widget):
+                extra.close()
+        if widget is not root:
+            widget.close()
 
 
 def _set(widget: widgets.HTML, value: str) -> None:

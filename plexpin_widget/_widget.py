@@ -8,17 +8,23 @@ in the kernel, so they cannot end up in a saved notebook.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import httpx
 import ipywidgets as widgets
 import traitlets
 
+from ._account import connect_server, list_resources, plexapi_account
 from ._drivers import LoginSession
+from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
-from ._models import Pin, PlexUser
+from ._models import Pin, PlexResource, PlexUser
+from ._sources import TOKEN_ENV, FoundToken, check_token_text, find_token, forget_rejected
+from ._store import TokenStore
 from ._urls import auth_url as build_auth_url
-from ._view import LoginView, ViewState, describe_error, fallback_html, fallback_text
+from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
 
 __all__ = ["PlexPinLogin"]
 
@@ -42,6 +48,13 @@ class PlexPinLogin(widgets.VBox):
     4-character code typed at plex.tv/link; ``base_url`` and ``client_identifier`` default to
     ``$PLEXPIN_BASE_URL`` / ``https://plex.tv`` and to ``$PLEXPIN_CLIENT_IDENTIFIER`` / the
     identifier stored in your config directory; ``poll_interval`` is the seconds between checks.
+
+    Before asking for a code, a token is looked for in ``token=``, ``$PLEX_TOKEN``, the Colab
+    secret ``PLEX_TOKEN`` and the sign-in remembered on this computer, in that order; one that
+    plex.tv accepts signs you in at once. ``remember=True`` (or ticking "Remember me on this
+    computer") keeps the token in the OS keyring, or a private file, for the next session;
+    :meth:`sign_out` forgets it. After sign-in, :meth:`resources`, :meth:`account` and
+    :meth:`server` reach your Plex servers (the last two through python-plexapi).
     """
 
     status = traitlets.Enum(_STATUSES, default_value="idle", help="Where the login stands.").tag(sync=True)
@@ -49,6 +62,8 @@ class PlexPinLogin(widgets.VBox):
     auth_url = traitlets.Unicode("", help="The page where the code is approved.").tag(sync=True)
     seconds_left = traitlets.Int(0, help="Seconds until the code expires.").tag(sync=True)
     error = traitlets.Unicode("", help="What went wrong, in words; empty when nothing did.").tag(sync=True)
+    notice = traitlets.Unicode("", help="A passing message about remembering or signing out.").tag(sync=True)
+    remember = traitlets.Bool(False, help="Keep the token on this computer for the next session.")
 
     # Never synced: these stay in the kernel.
     token = traitlets.Unicode(None, allow_none=True, read_only=True, help="The Plex token once signed in.")
@@ -66,16 +81,30 @@ class PlexPinLogin(widgets.VBox):
         request_timeout: float = 10.0,
         transport: Any = None,
         autostart: bool = True,
+        token: str | None = None,
+        remember: bool = False,
         **kwargs: Any,
     ) -> None:
         product = validate_product(product)
         poll_interval = validate_poll_interval(poll_interval)
+        if not isinstance(remember, bool):
+            raise ConfigurationError("remember", f"must be True or False, not {remember!r}")
+        # Kept in a plain attribute, never a trait: nothing of it may reach the browser.
+        self._explicit_token = check_token_text(token, "token") if token is not None else None
         identity = ClientIdentity.create(product=product, client_identifier=client_identifier)
         self._view = LoginView()
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
         self._product = product
         self._strong = bool(strong)
+        self._request_timeout = request_timeout
+        self._transport = transport
+        self._store = TokenStore()
+        self._found: FoundToken | None = None
+        self._persisted_for: str | None = None
+        self._rejection_seen = False
+        self._signed_out = False
+        self._last_status = Status.IDLE
         self._session = LoginSession(
             identity,
             base_url=base_url,
@@ -85,8 +114,16 @@ class PlexPinLogin(widgets.VBox):
             transport=transport,
             on_change=self._pull_state,
         )
+        self._session_options = {
+            "strong": strong, "poll_interval": poll_interval,
+            "request_timeout": request_timeout, "transport": transport,
+        }
+        self.remember = remember
+        traitlets.link((self, "remember"), (self._view.remember_box, "value"))
+        self.observe(self._on_remember, names="remember")
         self._view.cancel_button.on_click(lambda _button: self.cancel())
         self._view.restart_button.on_click(lambda _button: self.restart())
+        self._view.signout_button.on_click(lambda _button: self.sign_out())
         self._render()
         if autostart:
             self.start()
@@ -103,6 +140,8 @@ class PlexPinLogin(widgets.VBox):
 
     def start(self) -> None:
         """Begin the login. The constructor calls this unless ``autostart=False``."""
+        self._signed_out = False
+        self.notice = ""
         self._session.start(token=self._initial_token())
 
     def cancel(self) -> None:
@@ -111,7 +150,73 @@ class PlexPinLogin(widgets.VBox):
 
     def restart(self) -> None:
         """Forget the current code and get a new one."""
+        self._signed_out = False
+        self.notice = ""
         self._session.restart()
+
+    def sign_out(self) -> None:
+        """Sign out in this widget and delete the token remembered on this computer, if any.
+
+        The widget then says "Signed out." and offers to sign in again; ``token`` and ``user``
+        become ``None``. The token itself stays valid at plex.tv until you remove the device
+        under Authorized Devices there.
+        """
+        try:
+            deleted = self._store.delete(self.client_identifier, self.base_url)
+        except Exception:  # a broken store must not keep anyone signed in
+            deleted = False
+        self.remember = False
+        old = self._session
+        self._session = LoginSession(
+            old.identity, base_url=old.base_url, on_change=self._pull_state, **self._session_options
+        )
+        old.close()
+        self._found = None
+        self._persisted_for = None
+        self._signed_out = True
+        parts = ["Signed out."]
+        if deleted:
+            parts.append("The sign-in remembered on this computer was deleted.")
+        if os.environ.get(TOKEN_ENV, "").strip():
+            parts.append(f"{TOKEN_ENV} is still set in this environment and will sign you in again next time.")
+        self.notice = " ".join(parts)
+        self._pull_state()
+
+    # ----------------------------------------------------------------- after sign-in
+
+    def _require_token(self) -> str:
+        token = self.token
+        if not token:
+            raise LoginError("not signed in yet; wait for the sign-in first (login.wait() or await login.wait_async())")
+        return token
+
+    def _sync_transport(self) -> httpx.BaseTransport | None:
+        transport = self._transport
+        return transport if isinstance(transport, httpx.BaseTransport) else None
+
+    def resources(self) -> list[PlexResource]:
+        """The account's servers and other devices, with their connections (blocks briefly)."""
+        return list_resources(
+            self._require_token(), identity=self._session.identity, base_url=self.base_url,
+            timeout=self._request_timeout, transport=self._sync_transport(),
+        )
+
+    def account(self) -> Any:
+        """The account as a python-plexapi ``MyPlexAccount`` (needs ``plexpin_widget[plexapi]``)."""
+        return plexapi_account(
+            self._require_token(), identity=self._session.identity, base_url=self.base_url,
+            timeout=self._request_timeout,
+        )
+
+    def server(self, name: str | None = None) -> Any:
+        """A python-plexapi ``PlexServer`` for your server ``name`` (any server when ``None``),
+        reached through its best connection: local, then remote, relay last. Needs
+        ``plexpin_widget[plexapi]``; raises ``ServerConnectionError`` naming every connection
+        tried when none answers."""
+        return connect_server(
+            self._require_token(), name, identity=self._session.identity, base_url=self.base_url,
+            timeout=self._request_timeout, transport=self._sync_transport(),
+        )
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until signed in and return the token. Works in scripts and in notebook cells
@@ -128,13 +233,8 @@ class PlexPinLogin(widgets.VBox):
         session = getattr(self, "_session", None)
         if session is not None:
             session.close()
-        view = getattr(self, "_view", None)
         super().close()
-        if view is not None:
-            for part in (view.title, view.code, view.qr, view.link, view.progress, view.status,
-                         view.error, view.signed_in, view.cancel_button, view.restart_button,
-                         view.buttons, view.body):
-                part.close()
+        close_widgets(self)  # every part, however deep, with its Layout and Style
 
     async def aclose(self) -> None:
         """Like :meth:`close`, and wait until the poll task has finished."""
@@ -144,8 +244,77 @@ class PlexPinLogin(widgets.VBox):
     # ----------------------------------------------------------------- hooks for subclasses
 
     def _initial_token(self) -> str | None:
-        """A token to validate instead of asking for a code (none by default)."""
-        return None
+        """A token to validate instead of asking for a code: the first of ``token=``,
+        ``$PLEX_TOKEN``, the Colab secret and the remembered sign-in (see ``_sources``)."""
+        self._found = find_token(
+            self._explicit_token, client_identifier=self.client_identifier, base_url=self.base_url,
+            store=self._store,
+        )
+        self._rejection_seen = False
+        if self._found is None:
+            return None
+        if self._found.source == "remembered":
+            # It is stored already, and the person chose that earlier: show the box ticked.
+            self._persisted_for = self._found.token
+            self.remember = True
+        return self._found.token
+
+    # ----------------------------------------------------------------- remembering
+
+    def _sync_remembered(self) -> None:
+        """After each change: drop a rejected remembered token, keep a new one if asked to."""
+        flow = self._session.flow
+        if flow.token_rejected and not self._rejection_seen:
+            self._rejection_seen = True
+            found = self._found
+            try:
+                deleted = forget_rejected(
+                    found, client_identifier=self.client_identifier, base_url=self.base_url, store=self._store
+                )
+            except Exception:
+                deleted = False
+            if deleted:
+                self._persisted_for = None
+                self.notice = "plex.tv no longer accepts the remembered sign-in; it was deleted. Sign in with the code."
+            elif found is not None:
+                self.notice = f"plex.tv did not accept {found.description}; sign in with the code instead."
+        if flow.status is Status.AUTHORIZED and self._last_status is not Status.AUTHORIZED:
+            found = self._found
+            # Say where a sign-in without a code came from, so it is never a mystery.
+            used = found is not None and flow.token == found.token and not flow.token_rejected
+            self.notice = f"Signed in with {found.description}." if used and found is not None else ""
+        self._last_status = flow.status
+        if self.remember:
+            self._persist()
+
+    def _persist(self) -> None:
+        flow = self._session.flow
+        token = flow.token
+        if flow.status is not Status.AUTHORIZED or not token or token == self._persisted_for:
+            return
+        from_pin = flow.pin is not None and flow.pin.auth_token == token
+        if not (flow.verified or from_pin):
+            return  # plex.tv has not vouched for it yet; keep it only once it has
+        self._persisted_for = token  # set first: a failure is reported once, not every second
+        try:
+            where = self._store.save(token, self.client_identifier, self.base_url)
+        except Exception as exc:
+            self.notice = f"Could not remember the sign-in on this computer ({type(exc).__name__})."
+            return
+        self.notice = f"Remembered on this computer, in {where}."
+
+    def _on_remember(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._persist()
+        else:
+            self._persisted_for = None
+            try:
+                deleted = self._store.delete(self.client_identifier, self.base_url)
+            except Exception:
+                deleted = False
+            if deleted:
+                self.notice = "This computer no longer remembers the sign-in."
+        self._render()
 
     # ----------------------------------------------------------------- state -> traits
 
@@ -165,6 +334,7 @@ class PlexPinLogin(widgets.VBox):
             self.set_trait("user", flow.user)
             if flow.token != self.token:
                 self.set_trait("token", flow.token)
+        self._sync_remembered()
         self._render()
 
     def _auth_url_for(self, pin: Pin | None) -> str:
@@ -207,6 +377,8 @@ class PlexPinLogin(widgets.VBox):
             username=self.user.display_name if self.user is not None else "",
             product=self._product,
             strong=self._strong,
+            notice=self.notice,
+            signed_out=self._signed_out,
         )
 
     def _render(self) -> None:
@@ -228,14 +400,16 @@ class PlexPinLogin(widgets.VBox):
             "text/plain": fallback_text(state),
             "text/html": fallback_html(state),
         }
-        model_id = getattr(self, "model_id", None) or getattr(self, "_model_id", None)
-        if model_id:
-            bundle[_WIDGET_VIEW_MIME] = {"version_major": 2, "version_minor": 0, "model_id": model_id}
+        comm = getattr(self, "comm", None)
+        if comm is not None:  # a closed widget has no model left for a front end to show
+            bundle[_WIDGET_VIEW_MIME] = {"version_major": 2, "version_minor": 0, "model_id": comm.comm_id}
         return bundle
 
     def _ipython_display_(self, **kwargs: Any) -> None:
         # ipywidgets 7 displays through this hook instead of _repr_mimebundle_.
         from IPython.display import display
 
-        display(self._repr_mimebundle_(), raw=True)
+        # Widget.close() sets the instance's _repr_mimebundle_ to None; a closed login still
+        # shows its text/HTML fallback, so use the class's method.
+        display(type(self)._repr_mimebundle_(self), raw=True)
 

@@ -27,6 +27,11 @@ from ._state import Clock, PinRecord, PinStore
 __all__ = ["PlexTv"]
 
 _Handler = Callable[[EmulatorRequest, dict[str, str]], EmulatorResponse]
+_PREFLIGHT = (
+    ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "*"),
+    ("Access-Control-Max-Age", "600"),
+)
 
 
 def _truthy(value: Any) -> bool:
@@ -100,6 +105,8 @@ class PlexTv:
 
     def dispatch(self, request: EmulatorRequest) -> EmulatorResponse:
         path = request.route_path
+        if request.method == "OPTIONS" and path.startswith("/api/"):
+            return EmulatorResponse(204, list(_PREFLIGHT))
         allowed: list[str] = []
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(path)
@@ -122,9 +129,9 @@ class PlexTv:
         # The captured 404 body has no "status" member, unlike 400 and 401.
         return error_response(request, 404, 1020, "Code not found or expired", include_status=False)
 
-    def _pin_response(self, request: EmulatorRequest, record: PinRecord, status: int) -> EmulatorResponse:
-        payload = record.to_model(self.clock.now()).to_json()
-        return negotiated_response(request, status, payload, _xml.pin_xml(payload))
+    def _pin_response(self, request: EmulatorRequest, record: PinRecord, status: int, now: float) -> EmulatorResponse:
+        payload = record.to_model(now).to_json()
+        return negotiated_response(request, status, payload, _xml.pin_xml)
 
     def _create_pin(self, request: EmulatorRequest, _: dict[str, str]) -> EmulatorResponse:
         client = request.client_identifier
@@ -135,6 +142,7 @@ class PlexTv:
         if raw is None and isinstance(body, dict):
             raw = body.get("strong")
         strong = _truthy(raw)
+        now = self.clock.now()
         record = self.pins.create(
             strong=strong,
             lifetime=self.strong_lifetime if strong else self.short_lifetime,
@@ -142,10 +150,10 @@ class PlexTv:
             # Samples of pins made without a product show "0".
             product=request.param("X-Plex-Product") or "0",
             qr_base=self.public_url or request.base_url,
-            now=self.clock.now(),
+            now=now,
             claim_delay=self.auto_claim_delay,
         )
-        return self._pin_response(request, record, 201)
+        return self._pin_response(request, record, 201, now)
 
     def _check_pin(self, request: EmulatorRequest, groups: dict[str, str]) -> EmulatorResponse:
         client = request.client_identifier
@@ -155,10 +163,11 @@ class PlexTv:
             record = self.pins.get(int(groups["pin_id"]))
         except ValueError:
             record = None
+        now = self.clock.now()
         # A pin asked for by another client identifier looks exactly like an unknown one.
-        if record is None or record.expired(self.clock.now()) or record.client_identifier != client:
+        if record is None or record.expired(now) or record.client_identifier != client:
             return self._pin_not_found(request)
-        return self._pin_response(request, record, 200)
+        return self._pin_response(request, record, 200, now)
 
     def _authenticate(self, request: EmulatorRequest) -> Account | EmulatorResponse:
         token = request.token
@@ -190,7 +199,7 @@ class PlexTv:
             return account
         assert request.token is not None
         user = account.user_json(request.token)
-        return negotiated_response(request, 200, user, _xml.user_xml(user))
+        return negotiated_response(request, 200, user, _xml.user_xml)
 
     def _resources(self, request: EmulatorRequest, _: dict[str, str]) -> EmulatorResponse:
         account = self._authenticate(request)
@@ -206,7 +215,7 @@ class PlexTv:
                 if (https or c.protocol != "https") and (relay or not c.relay) and (ipv6 or not c.ipv6)
             ]
             devices.append(device)
-        return negotiated_response(request, 200, devices, _xml.resources_xml(devices))
+        return negotiated_response(request, 200, devices, _xml.resources_xml)
 
     def approval_url(self, base_url: str, code: str) -> str:
         """Where a person approves ``code``: ``/link/?pin=`` or ``/auth#?…`` on ``base_url``."""

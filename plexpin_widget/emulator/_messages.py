@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import json
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import _xml
@@ -202,13 +202,13 @@ def negotiated_response(
     request: EmulatorRequest,
     status: int,
     payload: Any,
-    xml: str,
+    render_xml: Callable[[Any], str],
     headers: Sequence[tuple[str, str]] = (),
 ) -> EmulatorResponse:
-    """``payload`` as JSON or the ready-made ``xml`` document, as the client asked."""
+    """``payload`` as JSON, or as ``render_xml(payload)``, whichever the client asked for."""
     if request.wants_json:
         return json_response(status, payload, headers)
-    return xml_response(status, xml, headers)
+    return xml_response(status, render_xml(payload), headers)
 
 
 def error_response(
@@ -230,4 +230,14 @@ def error_response(
     error["message"] = message
     if include_status:
         error["status"] = status
-    return negotiated_response(request, status, {"errors": [error]}, _xml.errors_xml(error), headers)
+    if request.wants_json:
+        return json_response(status, {"errors": [error]}, headers)
+    return xml_response(status, _xml.errors_xml(error), headers)
+
+
+def header_text(value: bytes) -> str:
+    """Plex clients send non-ASCII X-Plex-* values (a device name, say) as UTF-8."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

@@ -102,7 +102,7 @@ class PinRecord:
         return now >= self.expires
 
     def to_model(self, now: float) -> Pin:
-        """The :class:`Pin` plex.tv would send at ``now`` (``expiresIn`` = whole seconds left)."""
+        """The :class:`Pin` plex.tv would send at ``now`` (``expiresIn``: seconds left, rounded up)."""
         created = _dt.datetime.fromtimestamp(math.floor(self.created), _UTC)
         return Pin(
             id=self.id,
@@ -112,7 +112,7 @@ class PinRecord:
             qr=self.qr,
             client_identifier=self.client_identifier,
             location=LOCATION,
-            expires_in=max(0, math.floor(self.expires - now)),
+            expires_in=max(0, math.ceil(self.expires - now)),
             created_at=created,
             expires_at=created + _dt.timedelta(seconds=self.lifetime),
             auth_token=self.auth_token,

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -101,9 +102,15 @@ def wait_until(
     timeout: float,
     interval: float = 0.05,
     message: str | Callable[[], str] = "condition",
+    page: Any = None,
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds
-    (monotonic clock). Returns the truthy value."""
+    (monotonic clock). Returns the truthy value.
+
+    Pass ``page`` whenever a browser is involved: the pause between polls is then
+    ``page.wait_for_timeout``, which lets Playwright's sync API dispatch events (dialogs, console)
+    meanwhile. A ``time.sleep`` would hold them back, and an undismissed ``alert`` freezes the page.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -112,7 +119,10 @@ def wait_until(
         if time.monotonic() >= deadline:
             text = message() if callable(message) else message
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {text}")
-        time.sleep(interval)
+        if page is not None:
+            page.wait_for_timeout(interval * 1000)
+        else:
+            time.sleep(interval)
 
 
 def _children(pid: int) -> list[int]:
@@ -452,6 +462,10 @@ class FrontEnd:
         """Open notebook ``name`` (relative to the server root) with a fresh kernel and run it all.
         Voilà runs the notebook itself while the page loads."""
         if self.kind == "voila":
+            # Voilà's render page does not set the _xsrf cookie, so its beforeunload kernel
+            # shutdown (a sendBeacon POST) is refused with 403 and the kernel lives on. Arriving
+            # from the tree page, as a person in directory mode does, sets the cookie.
+            page.request.get(self.url + "/voila/tree")
             page.goto(self.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
             return
         self.delete_sessions()
@@ -467,7 +481,7 @@ class FrontEnd:
                 raise AssertionError(f"unexpected dialog in {self.kind}: {dialog.first.inner_text()!r}")
             return bool(page.evaluate(KERNEL_READY_JS, path))
 
-        wait_until(ready, timeout=timeout, interval=0.1, message=f"{self.kind}: kernel of {path} connected+idle")
+        wait_until(ready, timeout=timeout, interval=0.1, message=f"{self.kind}: kernel of {path} connected+idle", page=page)
 
     def save(self, page, name: str, timeout: float = 20.0) -> dict:
         """Save the notebook from the browser (docmanager:save) and return it as read from disk
@@ -485,7 +499,7 @@ class FrontEnd:
             except ValueError:
                 return None  # caught mid-write
 
-        return wait_until(saved, timeout=timeout, interval=0.1, message=f"{name} to be saved to disk")
+        return wait_until(saved, timeout=timeout, interval=0.1, message=f"{name} to be saved to disk", page=page)
 
     def leave_page(self, page) -> None:
         """Navigate away (fires beforeunload: Voilà shuts its kernel down via sendBeacon)."""
@@ -493,11 +507,20 @@ class FrontEnd:
             page.goto("about:blank", timeout=10_000)
 
     def cleanup(self) -> None:
-        if self.kind == "voila":
-            self.wait_kernels_gone()
-        else:
+        """After a test: no kernel of this server may live on (a leftover kernel would keep
+        polling and skew the next test). Lab/Notebook: delete the sessions. Voilà: its page
+        already asked for the shutdown on beforeunload; if a kernel still lingers, say so with a
+        warning and stop it."""
+        if self.kind != "voila":
             self.delete_sessions()
-            self.wait_kernels_gone()
+        try:
+            self.wait_kernels_gone(timeout=15.0)
+        except TimeoutError as exc:
+            warnings.warn(f"{exc}; stopping them", RuntimeWarning, stacklevel=1)
+            for pid in self.kernel_pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            self.wait_kernels_gone(timeout=15.0)
 
 
 class ServerPool:

@@ -1,0 +1,86 @@
+"""(7) Import time: ``import plexpin_widget`` against ``import ipywidgets`` alone, in fresh processes.
+
+Each sample is one new interpreter timing only the import statement (interpreter start-up is
+not counted). The modules are timed in turn within each round, so slow phases of a shared
+machine hit all of them alike; the extra cost of plexpin_widget is taken per round (paired).
+A few ``python -X importtime`` runs show where the extra time goes.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+from pathlib import Path
+
+from common import PLEXAPI, PLEXPIN, PYTHON, Row, Sizes, Summary, verdict, worker_env
+
+SECTION = "import"
+TARGET_EXTRA_MS = 50.0
+_SNIPPET = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+_MODULES = {"ipywidgets": "ipywidgets", PLEXPIN: "plexpin_widget", PLEXAPI: "plexapi.myplex"}
+_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
+
+
+def _time_import(module: str, env: dict[str, str]) -> float:
+    out = subprocess.run(
+        [PYTHON, "-c", _SNIPPET.format(module=module)], capture_output=True, text=True, env=env, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _importtime(module: str, env: dict[str, str]) -> dict[str, int]:
+    """Self time in microseconds of every module imported by ``import module``."""
+    out = subprocess.run([PYTHON, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True,
+                         env=env, check=True)
+    selves: dict[str, int] = {}
+    for line in out.stderr.splitlines():
+        match = _LINE.match(line)
+        if match:
+            selves[match.group(4)] = int(match.group(1))
+    return selves
+
+
+def extra_breakdown(runs: int, env: dict[str, str]) -> list[tuple[str, float]]:
+    """Milliseconds (self time under ``-X importtime``, median of runs) that ``import
+    plexpin_widget`` spends on modules ``import ipywidgets`` does not load, by top-level package."""
+    per_package: dict[str, list[float]] = {}
+    for _ in range(runs):
+        base = _importtime("ipywidgets", env)
+        ours = _importtime("plexpin_widget", env)
+        totals: dict[str, float] = {}
+        for name, micros in ours.items():
+            if name in base:
+                continue
+            # Our own modules are listed one by one; everything else by top-level package.
+            key = name if name.startswith("plexpin_widget") else name.split(".")[0]
+            totals[key] = totals.get(key, 0.0) + micros / 1000
+        for key, ms in totals.items():
+            per_package.setdefault(key, []).append(ms)
+    medians = [(key, statistics.median(values + [0.0] * (runs - len(values)))) for key, values in per_package.items()]
+    return sorted(medians, key=lambda item: -item[1])
+
+
+def measure(sizes: Sizes, tmp: Path) -> tuple[list[Row], dict[str, object]]:
+    env = worker_env(tmp)
+    samples: dict[str, list[float]] = {label: [] for label in _MODULES}
+    extra: list[float] = []
+    labels = list(_MODULES)
+    for round_no in range(sizes.import_runs + 1):
+        order = labels if round_no % 2 == 0 else labels[::-1]
+        taken = {label: _time_import(_MODULES[label], env) for label in order}
+        if round_no == 0:
+            continue  # the first round warms the file-system cache
+        for label, seconds in taken.items():
+            samples[label].append(seconds)
+        extra.append(taken[PLEXPIN] - taken["ipywidgets"])
+    rows = [
+        Row(SECTION, f"import {_MODULES[label]}", label if label != "ipywidgets" else "ipywidgets (baseline)",
+            "fresh process", "ms", Summary.of(values, 1000))
+        for label, values in samples.items()
+    ]
+    extra_summary = Summary.of(extra, 1000)
+    rows.append(Row(SECTION, "import plexpin_widget − import ipywidgets (paired)", PLEXPIN, "fresh process", "ms",
+                    extra_summary, f"≤ {TARGET_EXTRA_MS:.0f} ms", verdict(extra_summary.median <= TARGET_EXTRA_MS)))
+    details = {"breakdown": extra_breakdown(sizes.importtime_runs, env)[:12]}
+    return rows, details

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Developer entry point for plexpin_widget. Needs only Python 3.10+ (standard library).
+
+    python3 dev.py test [PYTEST ARGS...]   run the whole test suite (what CI runs)
+    python3 dev.py demo [ARGS...]          start `plexpin demo` from the project venv
+
+`test` with no extra arguments runs three steps and fails if any fails:
+  1. pytest tests -m "not soak"                   everything, browser tests included (.venv)
+  2. pytest -m soak tests                         the soak at CI size ("no tests collected" is OK)
+  3. pytest tests --ignore=tests/browser -m "not soak"   core tests under ipywidgets 7.8 (.venv-ipyw7)
+With extra arguments (e.g. `python3 dev.py test -k flow`) only step 1 runs, with those arguments.
+
+Virtual environments live in the repository (.venv, .venv-ipyw7). Each keeps a stamp of what was
+installed; packages are re-installed only when pyproject.toml (or the requirement list) changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if sys.version_info < (3, 10):  # pragma: no cover - checked before anything else runs
+    sys.exit(f"dev.py needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+
+ROOT = Path(__file__).resolve().parent
+PYPROJECT = ROOT / "pyproject.toml"
+STAMP_NAME = ".dev-py-install-stamp"
+
+MAIN_VENV = ROOT / ".venv"
+MAIN_REQUIREMENTS = ["-e", ".[dev]"]
+
+IPYW7_VENV = ROOT / ".venv-ipyw7"
+IPYW7_REQUIREMENTS = ["-e", ".[test]", "ipywidgets>=7.8,<7.9"]
+
+RULE = "=" * 78
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def venv_bin(venv: Path, name: str) -> Path:
+    if os.name == "nt":  # pragma: no cover - the project targets Linux/macOS, but be helpful
+        return venv / "Scripts" / (name + ".exe")
+    return venv / "bin" / name
+
+
+def install_digest(requirements: list[str]) -> str:
+    h = hashlib.sha256()
+    h.update(PYPROJECT.read_bytes())
+    h.update(b"\0" + "\0".join(requirements).encode())
+    h.update(b"\0" + sys.version.encode())
+    return h.hexdigest()
+
+
+def ensure_venv(venv: Path, requirements: list[str]) -> Path:
+    """Create ``venv`` if needed and install ``requirements`` unless the stamp says they are current.
+    Returns the venv's python."""
+    python = venv_bin(venv, "python")
+    if not python.exists():  # also catches a dangling symlink left by a removed base Python
+        say(f"dev.py: creating {venv.name} with {sys.executable}")
+        cmd = [sys.executable, "-m", "venv"]
+        if venv.exists():
+            cmd.append("--clear")
+        result = subprocess.run([*cmd, str(venv)])
+        if result.returncode != 0 or not python.exists():
+            sys.exit(
+                f"dev.py: could not create {venv} (python -m venv failed). On Debian/Ubuntu "
+                "install the venv module: apt-get install python3-venv"
+            )
+    stamp = venv / STAMP_NAME
+    digest = install_digest(requirements)
+    try:
+        current = stamp.read_text().strip()
+    except OSError:
+        current = ""
+    if current != digest:
+        say(f"dev.py: installing {' '.join(requirements)} into {venv.name} "
+            f"({'first install' if not current else 'pyproject.toml changed'})")
+        t0 = time.monotonic()
+        result = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+            cwd=ROOT,
+        )
+        if result.returncode != 0:
+            remove_stamp(stamp)
+            sys.exit(f"dev.py: pip install into {venv.name} failed (exit {result.returncode})")
+        stamp.write_text(digest + "\n")
+        say(f"dev.py: {venv.name} ready ({time.monotonic() - t0:.1f} s)")
+    return python
+
+
+def remove_stamp(stamp: Path) -> None:
+    try:
+        stamp.unlink()
+    except OSError:
+        pass
+
+
+def pytest_env() -> dict[str, str]:
+    env = dict(os.environ)  # CI (and everything else) passes through unchanged
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+class Step:
+    def __init__(self, title: str, python_getter, args: list[str], ok_codes: dict[int, str] | None = None):
+        self.title = title
+        self.python_getter = python_getter  # venv set-up happens when the step runs
+        self.args = args
+        self.ok_codes = ok_codes or {}
+        self.passed = False
+        self.seconds = 0.0
+        self.detail = ""
+
+
+def run_step(number: int, total: int, step: Step) -> None:
+    python = step.python_getter()
+    cmd = [str(python), "-m", "pytest", *step.args]
+    shown = " ".join(shlex.quote(part) for part in [os.path.relpath(python, ROOT), "-m", "pytest", *step.args])
+    say()
+    say(RULE)
+    say(f"dev.py step {number}/{total}: {step.title}")
+    say(f"$ {shown}")
+    say(RULE)
+    t0 = time.monotonic()
+    rc = subprocess.run(cmd, cwd=ROOT, env=pytest_env()).returncode
+    step.seconds = time.monotonic() - t0
+    if rc == 0:
+        step.passed = True
+        step.detail = "passed"
+    elif rc in step.ok_codes:
+        step.passed = True
+        step.detail = step.ok_codes[rc]
+        say(f"dev.py: {step.ok_codes[rc]}")
+    else:
+        step.detail = f"pytest exit code {rc}"
+
+
+def cmd_test(extra: list[str]) -> int:
+    main_python = lambda: ensure_venv(MAIN_VENV, MAIN_REQUIREMENTS)  # noqa: E731
+    if extra:
+        # Only step 1, with the caller's arguments. No positional "tests": pytest falls back to
+        # testpaths (tests) unless the caller named paths of their own.
+        steps = [Step("pytest (not soak) with your arguments", main_python, ["-m", "not soak", *extra])]
+    else:
+        steps = [
+            Step("pytest tests (everything but the soak; browser tests included)",
+                 main_python, ["tests", "-m", "not soak"]),
+            Step("soak at CI size: pytest -m soak tests",
+                 main_python, ["-m", "soak", "tests"],
+                 ok_codes={5: "no soak tests collected (pytest exit 5); counted as passed for this step"}),
+            Step("core tests under ipywidgets 7.8 (.venv-ipyw7)",
+                 lambda: ensure_venv(IPYW7_VENV, IPYW7_REQUIREMENTS),
+                 ["tests", "--ignore=tests/browser", "-m", "not soak"]),
+        ]
+    for i, step in enumerate(steps, 1):
+        run_step(i, len(steps), step)
+
+    passed = sum(s.passed for s in steps)
+    failed = len(steps) - passed
+    say()
+    say(RULE)
+    for i, s in enumerate(steps, 1):
+        say(f"  {'PASS' if s.passed else 'FAIL'}  step {i}: {s.title} ({s.seconds:.1f} s; {s.detail})")
+    say(RULE)
+    say(f"dev.py: {passed} steps passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def cmd_demo(extra: list[str]) -> int:
+    ensure_venv(MAIN_VENV, MAIN_REQUIREMENTS)
+    plexpin = venv_bin(MAIN_VENV, "plexpin")
+    if not plexpin.exists():
+        say(f"dev.py: {plexpin} is missing; is [project.scripts] plexpin defined in pyproject.toml?")
+        return 1
+    sys.stdout.flush()
+    os.execv(str(plexpin), [str(plexpin), "demo", *extra])
+    return 1  # not reached
+
+
+USAGE = __doc__.split("\n\n", 2)[1]
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        say(USAGE)
+        return 0 if argv else 2
+    command, extra = argv[0], argv[1:]
+    if command == "test":
+        return cmd_test(extra)
+    if command == "demo":
+        return cmd_demo(extra)
+    say(f"dev.py: unknown command {command!r}\n{USAGE}")
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        say("\ndev.py: interrupted")
+        sys.exit(130)

@@ -1,0 +1,178 @@
+"""The widget in a real ipykernel: cells return at once, updates flow between and during cells.
+
+One kernel for the module (``ipykernel_launcher`` run by this interpreter), talking to an
+emulator served on loopback from this process (``PLEXPIN_BASE_URL``). What a front end would
+see is followed through the IOPub ``comm_open``/``comm_msg`` messages (see ``kernel_helpers``).
+IOPub is one ordered stream, so "this update came before the cell's ``idle``" is a structural
+fact, not a timing guess. Cells never print the token; they print comparisons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernel_helpers import KernelSession
+from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
+
+POLL = 0.2
+PIN_DELAY = 2.0
+
+
+@pytest.fixture(scope="module")
+def emu() -> PlexTvEmulator:
+    return PlexTvEmulator()
+
+
+@pytest.fixture(scope="module")
+def server(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
+    with EmulatorServer(emu, host="127.0.0.1", port=0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def kernel(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelSession]:
+    work: Path = tmp_path_factory.mktemp("kernel")
+    env = {
+        "PLEXPIN_BASE_URL": server.url,
+        "PLEXPIN_CONFIG_DIR": str(work / "config"),
+        "PLEXPIN_KEYRING": "0",
+        "PLEX_TOKEN": "",
+    }
+    session = KernelSession(work, env)
+    try:
+        warm = session.execute(
+            "import asyncio, hashlib, sys, threading\n"
+            "from IPython.display import display\n"
+            "from plexpin_widget import PlexPinLogin\n"
+            "print(sys.executable)"
+        )
+        assert warm.stdout.strip() == sys.executable, "the kernel runs this venv's interpreter"
+        yield session
+    finally:
+        session.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _clean_emulator(emu: PlexTvEmulator) -> None:
+    emu.faults.clear()
+    emu.auto_claim(None)
+
+
+def sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_login(kernel: KernelSession, name: str) -> str:
+    """Build and display a login called ``name`` in the kernel; returns its model id."""
+    cell = kernel.execute(f"{name} = PlexPinLogin(product='Kernel test', poll_interval={POLL})\ndisplay({name})")
+    (model_id,) = cell.widget_model_ids
+    return model_id
+
+
+def close_login(kernel: KernelSession, name: str) -> None:
+    cell = kernel.execute(
+        f"{name}.close()\n"
+        "await asyncio.sleep(0.1)\n"
+        "print(sum(t.get_name() == 'plexpin_widget poller' and not t.done() for t in asyncio.all_tasks()))"
+    )
+    assert cell.stdout.strip() == "0", "no poll task is left after close()"
+
+
+def assert_token_never_sent(kernel: KernelSession, token: str) -> None:
+    assert token not in json.dumps(kernel.iopub, default=str), "the token reached IOPub"
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_display_cell_returns_before_the_pin_is_answered(kernel: KernelSession, emu: PlexTvEmulator) -> None:
+    emu.faults.add("latency", method="POST", path_prefix="/api/v2/pins", delay=PIN_DELAY)
+    posts_before = len([r for r in emu.request_log() if r.method == "POST"])
+    started = time.monotonic()
+    msg_id = kernel.submit("login_a = PlexPinLogin(product='Kernel test', poll_interval=0.2)\ndisplay(login_a)")
+    reply = kernel.wait_reply(msg_id)
+    replied = time.monotonic()
+    posts = [r for r in emu.request_log() if r.method == "POST"][posts_before:]
+    # The pin request had not been answered: either it had not arrived, or its answer was still
+    # being held back by the latency fault.
+    assert not posts or replied < posts[0].at + PIN_DELAY
+    cell = kernel.finish(msg_id, reply, replied - started)
+    (model_id,) = cell.widget_model_ids
+    assert kernel.models[model_id]["status"] == "requesting" and kernel.models[model_id]["code"] == ""
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting" and s.get("code"), timeout=10)
+    # IOPub is ordered: the cell's idle came before the update made from the pin's answer.
+    idle = next(i for i, m in enumerate(kernel.iopub) if kernel._is_idle(m, msg_id))
+    waiting = next(
+        i
+        for i, m in enumerate(kernel.iopub)
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == model_id
+        and m["content"]["data"].get("state", {}).get("status") == "waiting"
+    )
+    assert idle < waiting
+    print(f"\ndisplay cell: execute_reply after {cell.reply_after * 1000:.0f} ms (pin answer held {PIN_DELAY} s)")
+    close_login(kernel, "login_a")
+
+
+def test_status_code_and_countdown_change_between_cells(kernel: KernelSession) -> None:
+    model_id = new_login(kernel, "login_b")
+    # No cell is running from here on.
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting" and len(s.get("code", "")) == 4, timeout=10)
+    first = kernel.models[model_id]["seconds_left"]
+    assert first > 0
+    kernel.wait_model(model_id, lambda s: 0 < s.get("seconds_left", 0) < first, timeout=5)
+    close_login(kernel, "login_b")
+
+
+def test_token_observer_fires_after_approval(kernel: KernelSession, emu: PlexTvEmulator) -> None:
+    model_id = new_login(kernel, "login_c")
+    kernel.execute(
+        "seen_c = []\n"
+        "login_c.observe(lambda change: seen_c.append("
+        "(change['new'], threading.current_thread() is threading.main_thread())), names='token')"
+    )
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    token = emu.claim(code=kernel.models[model_id]["code"])
+    kernel.wait_model(model_id, lambda s: s.get("status") == "authorized", timeout=10)
+    check = kernel.execute(
+        f"print(len(seen_c), hashlib.sha256(seen_c[0][0].encode()).hexdigest() == {sha(token)!r}, seen_c[0][1])"
+    )
+    assert check.stdout.split() == ["1", "True", "True"], "fired once, with the token, on the kernel's thread"
+    assert kernel.models[model_id]["code"] == "" and "token" not in kernel.models[model_id]
+    assert_token_never_sent(kernel, token)
+    close_login(kernel, "login_c")
+
+
+def test_blocking_wait_in_a_cell_returns_and_updates_stream(kernel: KernelSession, emu: PlexTvEmulator) -> None:
+    token = emu.add_account(username="kernel-d")
+    model_id = new_login(kernel, "login_d")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    code = kernel.models[model_id]["code"]
+    msg_id = kernel.submit(
+        "print('entering wait', flush=True)\n"
+        f"print('match', hashlib.sha256(login_d.wait(timeout=30).encode()).hexdigest() == {sha(token)!r})"
+    )
+    kernel.read_until(
+        lambda m: m["msg_type"] == "stream"
+        and m["parent_header"].get("msg_id") == msg_id
+        and "entering wait" in m["content"]["text"],
+        timeout=10,
+    )
+    # The cell is inside wait() now (nothing between the print and the call yields to the loop).
+    emu.claim(code=code, token=token)
+    kernel.wait_model(model_id, lambda s: s.get("status") == "authorized", timeout=10)
+    assert not kernel._idle_seen(msg_id), "the status update arrived while the cell was still running"
+    cell = kernel.finish(msg_id, kernel.wait_reply(msg_id), 0.0)
+    assert "match True" in cell.stdout
+    assert_token_never_sent(kernel, token)
+    close_login(kernel, "login_d")

@@ -1,0 +1,501 @@
+"""The login runs: polling, waiting, cancel/close/restart, expiry and faults, with and without a loop.
+
+Everything talks to the in-process emulator (``transport=emu.transport()``) with a short poll
+interval. "script" tests run with no event loop (a plain Python script: the ctor fetches the
+code, ``wait()`` drives the flow); "loop" tests run inside asyncio (a notebook kernel: the ctor
+only schedules a poll task). Absence of requests is checked by polling the emulator's log over
+several poll intervals, never by a single sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import plexpin_widget._drivers as drivers
+from plexpin_widget import (
+    ConfigurationError,
+    LoginCancelledError,
+    PinExpiredError,
+    PlexPinError,
+    PlexPinLogin,
+)
+from plexpin_widget.emulator import LoggedRequest, PlexTvEmulator
+
+POLL = 0.05
+POLLER = "plexpin_widget poller"
+
+
+@pytest.fixture(autouse=True)
+def _private_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("PLEXPIN_BASE_URL", raising=False)
+    monkeypatch.delenv("PLEXPIN_CLIENT_IDENTIFIER", raising=False)
+    # No token from the environment or the OS keyring may sign these logins in.
+    monkeypatch.delenv("PLEX_TOKEN", raising=False)
+    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
+
+
+@pytest.fixture
+def emu() -> PlexTvEmulator:
+    return PlexTvEmulator()
+
+
+@pytest.fixture
+def make_login(emu: PlexTvEmulator) -> Any:
+    made: list[PlexPinLogin] = []
+
+    def make(**kwargs: Any) -> PlexPinLogin:
+        kwargs.setdefault("product", "Session tests")
+        kwargs.setdefault("poll_interval", POLL)
+        kwargs.setdefault("transport", emu.transport())
+        login = PlexPinLogin(**kwargs)
+        made.append(login)
+        return login
+
+    yield make
+    for login in made:
+        login.close()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def poll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.005)
+
+
+async def apoll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.005)
+
+
+def pollers() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == POLLER and not t.done()]
+
+
+def checks(emu: PlexTvEmulator) -> list[LoggedRequest]:
+    return [r for r in emu.request_log() if r.method == "GET" and r.path.startswith("/api/v2/pins/")]
+
+
+def creations(emu: PlexTvEmulator) -> list[LoggedRequest]:
+    return [r for r in emu.request_log() if r.method == "POST" and r.path == "/api/v2/pins"]
+
+
+def assert_no_new_checks(emu: PlexTvEmulator, seen: int, intervals: int = 10) -> None:
+    """Watch the log for ``intervals`` poll intervals: no pin check may arrive."""
+    deadline = time.monotonic() + intervals * POLL
+    while time.monotonic() < deadline:
+        assert len(checks(emu)) == seen, "a pin check was sent after the login stopped"
+        time.sleep(POLL / 5)
+
+
+async def a_assert_no_new_checks(emu: PlexTvEmulator, seen: int, intervals: int = 10) -> None:
+    deadline = time.monotonic() + intervals * POLL
+    while time.monotonic() < deadline:
+        assert len(checks(emu)) == seen, "a pin check was sent after the login stopped"
+        await asyncio.sleep(POLL / 5)
+
+
+def run_login(
+    mode: str, make: Callable[[], PlexPinLogin], act: Callable[[PlexPinLogin], None], timeout: float = 10.0
+) -> tuple[PlexPinLogin, str | BaseException]:
+    """Sign in with the blocking driver ("script") or the asyncio one ("loop").
+
+    ``act`` runs once a code is shown (approve it, move the clock...); returns the login and
+    the token or the exception the wait raised.
+    """
+    if mode == "script":
+        login = make()
+        assert login.status == "waiting", "with no loop the ctor fetches the code itself"
+        act(login)
+        try:
+            return login, login.wait(timeout)
+        except Exception as exc:
+            return login, exc
+
+    async def main() -> tuple[PlexPinLogin, str | BaseException]:
+        login = make()
+        await apoll_until(lambda: login.status == "waiting", what="a code")
+        act(login)
+        try:
+            return login, await login.wait_async(timeout)
+        except Exception as exc:
+            return login, exc
+        finally:
+            await login.aclose()
+
+    return asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- signing in
+
+
+def test_script_wait_returns_token_after_claim_from_another_thread(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    assert login.status == "waiting" and login.code and login.pin is not None
+    tokens: list[tuple[str | None, int]] = []
+    login.observe(lambda change: tokens.append((change["new"], threading.get_ident())), names="token")
+    claimed: list[str] = []
+
+    def approve() -> None:
+        # Approve only once wait() is demonstrably polling.
+        poll_until(lambda: len(checks(emu)) >= 2, what="two pin checks")
+        claimed.append(emu.claim(pin_id=login.pin.id))
+
+    approver = threading.Thread(target=approve)
+    approver.start()
+    token = login.wait(timeout=10)
+    approver.join()
+    assert token == claimed[0] == login.token
+    assert tokens == [(token, threading.get_ident())], "the token observer fires once, in the script's thread"
+    assert login.status == "authorized"
+    assert login.user is not None and login.user.username == emu.username
+
+
+def test_script_wait_with_auto_claim(make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.auto_claim(0)
+    login = make_login()
+    assert login.wait(timeout=10) == emu.demo_token
+    assert [(r.method, r.path.rsplit("/", 1)[-1].isdigit() or r.path, r.status) for r in emu.request_log()] == [
+        ("POST", "/api/v2/pins", 201),
+        ("GET", True, 200),
+        ("GET", "/api/v2/user", 200),
+    ]
+    assert login.wait(timeout=0) == emu.demo_token, "a finished login answers again at once"
+
+
+async def test_wait_async_returns_token(make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.auto_claim(0)
+    login = make_login()
+    assert await login.wait_async(timeout=10) == emu.demo_token
+    assert login.status == "authorized" and login.token == emu.demo_token
+
+
+async def test_blocking_wait_inside_a_running_loop(make_login: Any, emu: PlexTvEmulator) -> None:
+    """A notebook cell calling wait(): the loop is blocked, wait() drives the flow itself."""
+    login = make_login()
+    await apoll_until(lambda: login.status == "waiting", what="a code")
+    statuses: list[tuple[str, int]] = []
+    login.observe(lambda change: statuses.append((change["new"], threading.get_ident())), names="status")
+    approver = threading.Timer(0, lambda: (poll_until(lambda: len(checks(emu)) >= 2), emu.claim()))
+    approver.start()
+    token = login.wait(timeout=10)
+    approver.join()
+    assert token == emu.demo_token
+    assert statuses == [("authorized", threading.get_ident())]
+    # The suspended poll task finds nothing left to do and ends; it sends nothing more.
+    await apoll_until(lambda: not pollers(), what="the poll task to end")
+    seen = len(checks(emu))
+    await a_assert_no_new_checks(emu, seen)
+
+
+@pytest.mark.parametrize("mode", ["script", "loop"])
+def test_status_sequence_seen_by_observers(mode: str, make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.auto_claim(0)
+    statuses: list[str] = []
+    codes: list[str] = []
+
+    def run(login: PlexPinLogin) -> str:
+        assert login.status == "idle" and login.code == ""
+        login.observe(lambda change: statuses.append(change["new"]), names="status")
+        login.observe(lambda change: codes.append(change["new"]), names="code")
+        login.start()
+        return login.wait(timeout=10) if mode == "script" else ""
+
+    if mode == "script":
+        token = run(make_login(autostart=False))
+    else:
+
+        async def main() -> str:
+            login = make_login(autostart=False)
+            run(login)
+            assert statuses == ["requesting"], "start() only schedules work when a loop runs"
+            try:
+                return await login.wait_async(timeout=10)
+            finally:
+                await login.aclose()
+
+        token = asyncio.run(main())
+    assert token == emu.demo_token
+    assert statuses == ["requesting", "waiting", "authorized"]
+    assert len(codes) == 2 and codes[0] and codes[1] == "", "the code shows while waiting, then is cleared"
+
+
+# --------------------------------------------------------------------------- the cell returns at once
+
+
+async def test_constructor_with_a_loop_returns_before_any_request(make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.faults.add("latency", method="POST", path_prefix="/api/v2/pins", delay=2.0)
+    login = make_login()
+    # Nothing has reached the emulator yet: the ctor only scheduled the poll task.
+    assert login.status == "requesting"
+    assert emu.request_log() == []
+    assert len(pollers()) == 1
+    # The request goes out from the task; its (2 s late) answer is not needed by the caller.
+    await apoll_until(lambda: creations(emu), what="the pin request to arrive")
+    assert login.status == "requesting" and login.code == ""
+    await login.aclose()
+    assert not pollers()
+
+
+async def test_displaying_twice_keeps_one_poller(make_login: Any, emu: PlexTvEmulator) -> None:
+    from IPython.display import display
+
+    login = make_login()
+    bundles = [login._repr_mimebundle_(), login._repr_mimebundle_()]
+    display(login)
+    display(login)
+    assert all("text/plain" in b and "text/html" in b for b in bundles)
+    assert len(pollers()) == 1
+    await apoll_until(lambda: len(checks(emu)) >= 3, what="three pin checks")
+    assert len(pollers()) == 1
+    assert len(creations(emu)) == 1, "one code, one poller"
+
+
+# --------------------------------------------------------------------------- cancel, close, restart
+
+
+async def test_cancel_stops_polling(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    await apoll_until(lambda: len(checks(emu)) >= 2, what="polling")
+    login.cancel()
+    assert login.status == "cancelled"
+    await apoll_until(lambda: not pollers(), what="the poll task to end")
+    seen = len(checks(emu))
+    await a_assert_no_new_checks(emu, seen)
+    with pytest.raises(LoginCancelledError):
+        await login.wait_async(timeout=1)
+    with pytest.raises(LoginCancelledError):
+        login.wait(timeout=1)
+    assert len(checks(emu)) == seen, "waiting on a cancelled login sends nothing"
+
+
+def test_cancel_from_another_thread_ends_a_blocking_wait(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+
+    def cancel_later() -> None:
+        poll_until(lambda: len(checks(emu)) >= 2, what="polling")
+        login.cancel()
+
+    canceller = threading.Thread(target=cancel_later)
+    canceller.start()
+    with pytest.raises(LoginCancelledError):
+        login.wait(timeout=10)
+    canceller.join()
+    assert login.status == "cancelled"
+    assert_no_new_checks(emu, len(checks(emu)))
+
+
+async def test_cancel_from_a_foreign_thread_is_applied_on_the_loop_thread(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    await apoll_until(lambda: login.status == "waiting", what="a code")
+    changes: list[tuple[str, int]] = []
+    login.observe(lambda change: changes.append((change["new"], threading.get_ident())), names="status")
+    caller = threading.Thread(target=login.cancel)
+    caller.start()
+    caller.join()
+    # The loop thread was blocked in join(): the cancel is queued, not applied from the thread.
+    assert login.status == "waiting" and changes == []
+    await apoll_until(lambda: login.status == "cancelled", what="the cancel")
+    assert changes == [("cancelled", threading.get_ident())], "applied on the loop's thread"
+    await apoll_until(lambda: not pollers(), what="the poll task to end")
+    await a_assert_no_new_checks(emu, len(checks(emu)))
+
+    old_code = login.code
+    caller = threading.Thread(target=login.restart)
+    caller.start()
+    caller.join()
+    await apoll_until(lambda: login.status == "waiting", what="a new code")
+    assert login.code != old_code
+    assert {thread for _, thread in changes} == {threading.get_ident()}
+
+
+async def test_close_leaves_nothing_behind(make_login: Any, emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients: list[Any] = []
+
+    class RecordingClient(drivers.AsyncPlexTvClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            clients.append(self)
+
+    monkeypatch.setattr(drivers, "AsyncPlexTvClient", RecordingClient)
+    threads_before = set(threading.enumerate())
+    login = make_login()
+    await apoll_until(lambda: len(checks(emu)) >= 1, what="polling")
+    assert len(clients) == 1 and not clients[0].is_closed
+    login.close()
+    assert login.status == "cancelled"
+    await apoll_until(lambda: not pollers(), what="the poll task to end")
+    assert all(client.is_closed for client in clients)
+    assert set(threading.enumerate()) == threads_before
+    assert login.comm is None, "the widget's comm is closed"
+    await a_assert_no_new_checks(emu, len(checks(emu)))
+
+
+async def test_aclose_returns_once_the_poll_task_has_ended(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    await apoll_until(lambda: len(checks(emu)) >= 1, what="polling")
+    await login.aclose()
+    assert not pollers(), "aclose() must await the poll task, not just cancel it"
+
+
+def test_script_close_closes_the_blocking_client(make_login: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients: list[Any] = []
+
+    class RecordingClient(drivers.PlexTvClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            clients.append(self)
+
+    monkeypatch.setattr(drivers, "PlexTvClient", RecordingClient)
+    threads_before = set(threading.enumerate())
+    login = make_login()
+    assert login.status == "waiting" and clients and not clients[0].is_closed
+    login.close()
+    assert login.status == "cancelled"
+    assert all(client.is_closed for client in clients)
+    assert set(threading.enumerate()) == threads_before
+
+
+async def test_restart_gets_a_new_pin(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    await apoll_until(lambda: login.status == "waiting", what="a code")
+    first = login.pin
+    before = len(emu.request_log())
+    login.restart()
+    assert login.status == "requesting" and login.code == ""
+    await apoll_until(lambda: login.status == "waiting", what="a new code")
+    assert login.pin.id != first.id and login.code != first.code
+    assert len(creations(emu)) == 2
+    new_path = f"/api/v2/pins/{login.pin.id}"
+    await apoll_until(lambda: len([r for r in checks(emu) if r.path == new_path]) >= 3, what="checks of the new pin")
+    after = emu.request_log()[before:]
+    assert all(r.path != f"/api/v2/pins/{first.id}" for r in after), "the old pin is no longer polled"
+    assert len(pollers()) == 1
+    # Restart after a cancel works too, and only the new pin is polled.
+    login.cancel()
+    login.restart()
+    emu.auto_claim(0)
+    assert await login.wait_async(timeout=10) == emu.demo_token
+    assert len(creations(emu)) == 3 and len(pollers()) <= 1
+
+
+# --------------------------------------------------------------------------- expiry and faults
+
+
+@pytest.mark.parametrize("mode", ["script", "loop"])
+def test_expiry_via_the_emulator_clock(mode: str, make_login: Any, emu: PlexTvEmulator) -> None:
+    login, result = run_login(mode, make_login, lambda login: emu.clock.advance(901))
+    assert isinstance(result, PinExpiredError)
+    assert login.status == "expired" and login.code == "" and login.token is None
+    assert checks(emu)[-1].status == 404
+
+
+def _approve_now(emu: PlexTvEmulator) -> Callable[[PlexPinLogin], None]:
+    return lambda login: emu.claim(pin_id=login.pin.id)
+
+
+@pytest.mark.parametrize("mode", ["script", "loop"])
+def test_server_errors_then_approval(mode: str, make_login: Any, emu: PlexTvEmulator) -> None:
+    errors: list[str] = []
+    emu.faults.sequence([503, 502, 500], method="GET")
+
+    def make() -> PlexPinLogin:
+        login = make_login()
+        login.observe(lambda change: errors.append(change["new"]), names="error")
+        return login
+
+    login, result = run_login(mode, make, _approve_now(emu))
+    assert result == emu.demo_token and login.status == "authorized"
+    assert [r.status for r in checks(emu)] == [503, 502, 500, 200]
+    assert errors and "Retrying" in errors[0], "the person is told the login is retrying"
+    assert login.error == "", "the error clears once signed in"
+
+
+@pytest.mark.parametrize("mode", ["script", "loop"])
+def test_rate_limit_honours_retry_after(mode: str, make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.faults.add("rate_limit", method="GET", retry_after=1)
+    login, result = run_login(mode, make_login, _approve_now(emu))
+    assert result == emu.demo_token
+    limited, following = checks(emu)[0], checks(emu)[1]
+    assert limited.status == 429 and limited.retry_after == 1.0
+    assert following.status == 200
+    assert following.at - limited.at >= limited.retry_after, "retried before Retry-After"
+
+
+@pytest.mark.parametrize("mode", ["script", "loop"])
+@pytest.mark.parametrize("kind", ["drop", "malformed"])
+def test_broken_answers_are_retried(kind: str, mode: str, make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.faults.add(kind, method="GET", count=2)
+    login, result = run_login(mode, make_login, _approve_now(emu))
+    assert result == emu.demo_token
+    assert [r.fault for r in checks(emu)] == [kind, kind, None]
+
+
+def test_fault_on_pin_creation_is_retried_too(make_login: Any, emu: PlexTvEmulator) -> None:
+    emu.faults.sequence([503, "drop"], method="POST")
+    login = make_login()
+    # The ctor's first step failed; wait() keeps going until a code exists and is approved.
+    assert login.status == "requesting" and login.error
+    emu.auto_claim(0)
+    assert login.wait(timeout=10) == emu.demo_token
+    assert [r.status for r in creations(emu)] == [503, None, 201]
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+def test_wait_timeout_raises_builtin_timeout_error(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    with pytest.raises(TimeoutError) as info:
+        login.wait(timeout=0.1)
+    assert type(info.value) is TimeoutError and not isinstance(info.value, PlexPinError)
+    assert login.status == "waiting", "a timed-out wait leaves the login running"
+    emu.claim(pin_id=login.pin.id)
+    assert login.wait(timeout=10) == emu.demo_token
+
+
+async def test_wait_async_timeout_raises_builtin_timeout_error(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    with pytest.raises(TimeoutError) as info:
+        await login.wait_async(timeout=0.1)
+    assert type(info.value) is TimeoutError
+    assert login.status == "waiting" and len(pollers()) == 1
+    emu.claim()
+    assert await login.wait_async(timeout=10) == emu.demo_token
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, math.nan, "1", True, [1]])
+def test_bad_timeouts_are_configuration_errors(bad: Any, make_login: Any) -> None:
+    login = make_login(autostart=False)
+    with pytest.raises(ConfigurationError, match="timeout") as info:
+        login.wait(timeout=bad)
+    assert info.value.name == "timeout"
+    with pytest.raises(ConfigurationError, match="timeout"):
+        asyncio.run(login.wait_async(timeout=bad))
+    assert login.status == "idle", "a bad argument starts nothing"
+
+
+async def test_wait_from_another_thread_while_the_loop_polls(make_login: Any, emu: PlexTvEmulator) -> None:
+    login = make_login()
+    with pytest.raises(TimeoutError):
+        await asyncio.to_thread(login.wait, 0.1)
+    waiting = asyncio.ensure_future(asyncio.to_thread(login.wait, 10))
+    await apoll_until(lambda: len(checks(emu)) >= 2, what="polling")
+    emu.claim()
+    assert await waiting == emu.demo_token
+    assert len(creations(emu)) == 1, "the thread waited on the loop's flow; it did not start its own"
