@@ -121,15 +121,24 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls("full", 25, 5, 4, 6, 3, 2, 100, 20, 60, 60.0, 1000, (100, 1000, 5000), (100, 1000, 5000), 30.0)
+        return cls(mode="full", import_runs=20, importtime_runs=5, startup_processes=4, startup_runs=6,
+                   slow_create_processes=3, slow_create_runs=2, approval_logins=60, approval_concurrency=30,
+                   lifetime_seconds=60, wait_seconds=60.0, scale_main=1000, scale_series=(100, 1000, 5000),
+                   scale_widget_series=(100, 1000), approve_window=30.0)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls("quick", 10, 2, 3, 4, 2, 1, 50, 20, 15, 10.0, 1000, (100, 1000), (100, 1000), 30.0)
+        return cls(mode="quick", import_runs=8, importtime_runs=2, startup_processes=3, startup_runs=4,
+                   slow_create_processes=2, slow_create_runs=1, approval_logins=50, approval_concurrency=25,
+                   lifetime_seconds=15, wait_seconds=10.0, scale_main=1000, scale_series=(100, 1000),
+                   scale_widget_series=(1000,), approve_window=30.0)
 
     @classmethod
     def smoke(cls) -> Sizes:
-        return cls("smoke", 2, 1, 1, 2, 1, 1, 3, 3, 4, 2.0, 10, (10, 20), (10,), 2.0)
+        return cls(mode="smoke", import_runs=2, importtime_runs=1, startup_processes=1, startup_runs=2,
+                   slow_create_processes=1, slow_create_runs=1, approval_logins=3, approval_concurrency=3,
+                   lifetime_seconds=4, wait_seconds=2.0, scale_main=10, scale_series=(10, 20),
+                   scale_widget_series=(10,), approve_window=2.0)
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -143,7 +152,11 @@ def worker_env(tmp: Path) -> dict[str, str]:
     env.pop("PLEXPIN_BASE_URL", None)
     env.pop("PLEXPIN_CLIENT_IDENTIFIER", None)
     env.pop("PLEX_TOKEN", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # An installed package has its bytecode compiled; a checkout run with PYTHONDONTWRITEBYTECODE
+    # would compile every module of ours from source at each import. Bytecode goes to a private
+    # cache for the run instead of into the source tree (warmed by warm_up() before measuring).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     return env
 
 
@@ -158,14 +171,17 @@ def parse_result(stdout: str) -> Any:
     raise RuntimeError("the worker printed no RESULT line")
 
 
-def run_worker(script: str, task: str, params: dict[str, Any], tmp: Path, timeout: float = 600) -> Any:
+def run_worker(
+    script: str, task: str, params: dict[str, Any], tmp: Path, timeout: float = 600,
+    extra_env: dict[str, str] | None = None,
+) -> Any:
     """Run one worker to completion and return its result."""
     proc = subprocess.run(
         worker_command(script, task, params),
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=worker_env(tmp),
+        env={**worker_env(tmp), **(extra_env or {})},
         cwd=str(BENCH_DIR.parent),
     )
     if proc.returncode != 0:
@@ -289,6 +305,16 @@ class EmulatorProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def warm_up(tmp: Path) -> None:
+    """Fill the run's bytecode cache with everything the measurements import, lazily or not,
+    by going through one login of each client (and the emulator's start) before any timing."""
+    with EmulatorProcess(tmp) as emu:
+        for task in ("plexpin", "plexapi"):
+            run_worker("measure_startup.py", task, {"url": emu.url, "runs": 1}, tmp)
+        subprocess.run([PYTHON, "-c", "import psutil, plexpin_widget, plexapi.myplex, ipywidgets"],
+                       env=worker_env(tmp), check=True)
 
 
 def log_by_client(entries: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -37,6 +37,7 @@ from common import (
     is_pin_check,
     latency_label,
     log_by_client,
+    percentile,
     run_worker,
     verdict,
     worker_main,
@@ -185,6 +186,16 @@ def plexapi_worker(url: str, n: int, concurrency: int, seed: int, prefix: str) -
 # --------------------------------------------------------------------------- orchestration
 
 
+def p95_difference_ci(ours: list[float], theirs: list[float], rounds: int = 2000) -> tuple[float, float]:
+    """A 90 % bootstrap interval for p95(ours) − p95(theirs), to tell a difference from noise."""
+    rng = random.Random(11)
+    diffs = sorted(
+        percentile(rng.choices(ours, k=len(ours)), 95) - percentile(rng.choices(theirs, k=len(theirs)), 95)
+        for _ in range(rounds)
+    )
+    return percentile(diffs, 5), percentile(diffs, 95)
+
+
 def _requests(entries: list[dict[str, Any]]) -> tuple[int, int, list[float]]:
     """(all requests, pin requests, intervals between successive pin checks) of one login."""
     pin = [e for e in entries if e["path"].startswith("/api/v2/pins")]
@@ -199,6 +210,7 @@ def measure(sizes: Sizes, tmp: Path) -> tuple[list[Row], dict[str, object]]:
         label = latency_label(latency)
         p95: dict[str, float] = {}
         rtt: dict[str, float] = {}
+        samples: dict[str, list[float]] = {}
         for client, task in ((PLEXPIN, "plexpin"), (PLEXAPI, "plexapi")):
             prefix = f"bench-approval-{task}-{uuid.uuid4().hex[:8]}"
             with EmulatorProcess(tmp) as emu:
@@ -208,6 +220,7 @@ def measure(sizes: Sizes, tmp: Path) -> tuple[list[Row], dict[str, object]]:
                 results = run_worker("measure_approval.py", task, params, tmp)
                 grouped = log_by_client(emu.log())
             latencies = [r["token"] - r["after"] for r in results]
+            samples[client] = latencies
             claim_rtt = [r["after"] - r["before"] for r in results]
             counts = [_requests(grouped.get(r["cid"], [])) for r in results]
             intervals = [gap for _, _, gaps in counts for gap in gaps]
@@ -231,7 +244,12 @@ def measure(sizes: Sizes, tmp: Path) -> tuple[list[Row], dict[str, object]]:
         ours.target = f"p95 ≤ {bound:.0f} ms (1 s + RTT {rtt[PLEXPIN] * 1000:.0f} ms + 50 ms); ≤ plexapi p95"
         ours.verdict = (f"{verdict(p95[PLEXPIN] <= bound)} (bound); "
                         f"{verdict(p95[PLEXPIN] <= p95[PLEXAPI])} (vs plexapi p95 {p95[PLEXAPI]:.0f} ms)")
-        details[label] = {"rtt_ms": {k: v * 1000 for k, v in rtt.items()}, "p95_ms": p95}
+        low, high = p95_difference_ci(samples[PLEXPIN], samples[PLEXAPI])
+        details.setdefault("approval", {})[label] = {
+            "rtt_ms": {k: v * 1000 for k, v in rtt.items()},
+            "p95_ms": {k: v for k, v in p95.items()},
+            "p95_diff_ci_ms": (low * 1000, high * 1000),
+        }
     return rows, details
 
 

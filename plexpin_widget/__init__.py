@@ -7,6 +7,7 @@
 The token arrives as the observable, never-synced trait ``login.token``.
 """
 
+from ._account import ConnectionAttempt, PlexApiMissingError, ServerConnectionError, ServerNotFoundError
 from ._client import AsyncPlexTvClient, PlexTvClient
 from ._errors import (
     ConfigurationError,
@@ -30,6 +31,8 @@ from ._errors import (
 from ._flow import PinFlow, Status
 from ._identity import ClientIdentity, resolve_client_identifier
 from ._models import Connection, GeoData, Pin, PlexResource, PlexUser, Subscription
+from ._sources import FoundToken, find_token
+from ._store import TokenStore
 from ._urls import auth_url, resolve_base_url
 from ._version import __version__
 from ._widget import PlexPinLogin
@@ -39,6 +42,8 @@ __all__ = [
     "ClientIdentity",
     "ConfigurationError",
     "Connection",
+    "ConnectionAttempt",
+    "FoundToken",
     "GeoData",
     "InvalidTokenError",
     "LoginCancelledError",
@@ -52,6 +57,7 @@ __all__ = [
     "PinFlow",
     "PinNotFoundError",
     "PlexApiError",
+    "PlexApiMissingError",
     "PlexPinError",
     "PlexPinLogin",
     "PlexResource",
@@ -59,13 +65,17 @@ __all__ = [
     "PlexUser",
     "RateLimitedError",
     "RequestTimeoutError",
+    "ServerConnectionError",
     "ServerError",
+    "ServerNotFoundError",
     "Status",
     "Subscription",
+    "TokenStore",
     "TransportError",
     "UnexpectedStatusError",
     "__version__",
     "auth_url",
+    "find_token",
     "resolve_base_url",
     "resolve_client_identifier",
 ]

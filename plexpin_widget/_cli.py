@@ -118,14 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _usage_error(parser: argparse.ArgumentParser, command: str, exc: ConfigurationError) -> int:
-    flag = _FLAGS.get(exc.name, exc.name)
     message = str(exc)
     prefix = f"{exc.name}: "
     if message.startswith(prefix):
         message = message[len(prefix):]
+    # An option gets argparse's wording; an environment variable (PLEXPIN_BASE_URL...) its name.
+    where = f"argument {_FLAGS[exc.name]}" if exc.name in _FLAGS else exc.name
     subparser = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
     subparser.print_usage(sys.stderr)
-    sys.stderr.write(f"plexpin {command}: error: argument {flag}: {message}\n")
+    sys.stderr.write(f"plexpin {command}: error: {where}: {message}\n")
     return EXIT_USAGE
 
 

@@ -141,6 +141,8 @@ def _store_token(store: TokenStore, token: str, identity: ClientIdentity, base_u
     except OSError as exc:
         err.write(f"Could not remember the sign-in on this computer ({type(exc).__name__}).\n")
         return
+    if "keyring" not in where:
+        where = f"a private file in {store.folder}"  # a terminal may show the path; a notebook not
     err.write(f"Remembered on this computer, in {where}. `plexpin logout` forgets it.\n")
 
 
@@ -212,8 +214,12 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     else:
         err.write(f"Signed in, but the account could not be verified yet ({_describe(flow.error)}).\n")
     used_stored = found is not None and found.source == "remembered" and token == found.token
+    from_pin = flow.pin is not None and flow.pin.auth_token == token
     if args.remember and not used_stored:
-        _store_token(store, token, identity, base_url, err)
+        if flow.verified or from_pin:
+            _store_token(store, token, identity, base_url, err)
+        else:
+            err.write("Not remembered: plex.tv has not confirmed the token yet.\n")
     if args.print_token:
         out.write(token + "\n")
         out.flush()

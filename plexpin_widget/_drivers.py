@@ -13,6 +13,7 @@ blocking driver through a thread-safe inbox, never applied to the flow from the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import threading
@@ -73,6 +74,16 @@ def _validate_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
+def validate_request_timeout(value: Any) -> Any:
+    # Checked here, not when the first client is built: by then the error would surface inside
+    # the poll task (a kernel would only log it) and name the client's "timeout" argument.
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigurationError("request_timeout", f"must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
 class LoginSession:
     """One PIN login and the machinery that runs it; the widget and the CLI sit on top.
 
@@ -95,7 +106,7 @@ class LoginSession:
         self.identity = identity
         self.base_url = resolve_base_url(base_url)
         self.flow = PinFlow(strong=strong, poll_interval=poll_interval)
-        self._request_timeout = request_timeout
+        self._request_timeout = validate_request_timeout(request_timeout)
         self._transport = transport
         self._on_change = on_change
         self._clock = clock
@@ -124,13 +135,19 @@ class LoginSession:
     def start(self, token: str | None = None) -> None:
         """Begin the login (validating ``token`` first if one is given). Never blocks on the
         network when an event loop runs in this thread."""
+        self._check_open()
         self._initial_token = token
         self._post(self._do_start)
 
     def restart(self) -> None:
         """Drop the code and get a new one."""
+        self._check_open()
         self._initial_token = None
         self._post(self._do_start)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LoginCancelledError("this login was closed; create a new one to sign in again")
 
     def cancel(self) -> None:
         """Stop polling; safe to call from any thread."""
@@ -200,16 +217,29 @@ class LoginSession:
                 self._inbox.append(work)
                 self._wakeup.set()
                 return
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and loop.is_running():
-            if _running_loop() is loop:
-                work()
-            else:
-                loop.call_soon_threadsafe(work)
+            loop = self._loop
+            running = loop is not None and not loop.is_closed() and loop.is_running()
+            if running and _running_loop() is not loop:
+                # A cell may block in wait() on the loop's thread before the loop gets to run
+                # this; so it also goes in the inbox, and whichever runs it first wins.
+                item = functools.partial(work)
+                self._inbox.append(item)
+                loop.call_soon_threadsafe(self._run_posted, item)
+                return
+        if running:
+            work()
             return
         # No loop runs the flow (any more): use this thread's loop, if it has one, from now on.
         self._loop = _running_loop()
         work()
+
+    def _run_posted(self, item: Callable[[], None]) -> None:
+        """Run work queued for the loop, unless a blocking driver took it from the inbox first."""
+        with self._lock:
+            if item not in self._inbox:
+                return
+            self._inbox.remove(item)
+        item()
 
     def _do_start(self) -> None:
         with self._lock:
@@ -385,7 +415,12 @@ class LoginSession:
         if self._sync_client is None or self._sync_client.is_closed:
             transport = self._transport
             if transport is not None and not isinstance(transport, httpx.BaseTransport):
-                transport = None
+                # Falling back to a default transport would send a test's requests to plex.tv.
+                raise ConfigurationError(
+                    "transport",
+                    f"{type(transport).__name__} only supports asyncio; a blocking wait() needs an "
+                    "httpx.BaseTransport (or await wait_async() instead)",
+                )
             self._sync_client = PlexTvClient(
                 self.identity,
                 base_url=self.base_url,
@@ -406,12 +441,15 @@ class LoginSession:
         ``first_step_only``) the first request is answered."""
         with self._lock:
             self._sync_active += 1
-            if self.flow.status is Status.IDLE:
+            started = self.flow.status is Status.IDLE
+            if started:
                 self.flow.start(self._clock(), token=self._initial_token)
             # A poll task suspended on this (blocked) loop may still owe a result; make it stale.
             if self._task is not None and not self._task.done():
                 self.flow.take_over(self._clock())
         try:
+            if started:
+                self._notify()  # observers see "requesting" here too, as after start()
             while True:
                 self._drain_inbox()
                 with self._lock:

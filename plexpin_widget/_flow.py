@@ -8,8 +8,9 @@ stop at the pin's expiry, and renewal on :meth:`PinFlow.restart`.
 
 Times are seconds on a monotonic clock the driver chooses (``time.monotonic`` in practice).
 The pin's expiry is turned into a local deadline at the moment the request that reported it was
-*sent*, which is never later than the moment plex.tv computed ``expiresIn``; so no check is
-ever scheduled after the pin has expired on the server.
+*sent*, which is never later than the moment plex.tv computed ``expiresIn``, and the earliest
+deadline any answer gives is kept (``expiresIn`` is rounded to whole seconds, in a direction
+plex.tv does not document); so no check is ever scheduled after the pin has expired on the server.
 
 Each action carries a sequence number. A result for any action but the pending one is stale
 (a cancelled request that answered late, or an action a second driver took over) and is ignored.
@@ -318,7 +319,13 @@ class PinFlow:
             self.deadline = None
             return self._issue(FetchUser, now, token=pin.auth_token)
         self.status = Status.WAITING
-        self.deadline = event.sent_at + max(0, pin.expires_in)
+        # expiresIn is whole seconds and plex.tv does not say which way it rounds (the emulator
+        # rounds up), so a later answer can put the deadline up to a second past the real
+        # expiry. Keep the earliest: the creation answer is exact, and a deadline that only
+        # moves earlier never schedules a check after the pin has expired.
+        deadline = event.sent_at + max(0, pin.expires_in)
+        if self.deadline is None or deadline < self.deadline:
+            self.deadline = deadline
         return self._schedule_check(now, now + self.poll_interval)
 
     def _on_user(self, user: PlexUser, action: FetchUser) -> None:

@@ -10,6 +10,11 @@ works (not on most headless servers and containers, where keyring answers with i
 in a folder only you can enter (mode 0700) under :func:`~plexpin_widget._identity.config_dir`,
 written atomically. ``PLEXPIN_KEYRING=0`` skips the keyring and always uses the file.
 
+The keyring is only ever opened for someone who asked to be remembered: a token saved there
+leaves an empty marker file beside where the file store would keep it, and reading or deleting
+asks the keyring only when that marker exists. (Opening a keyring costs most of a second, and
+on a desktop it may ask to unlock it; a widget that merely starts must do neither.)
+
 Nothing here logs or raises the token: messages name the store and the file path only.
 """
 
@@ -37,6 +42,7 @@ KEYRING_ENV = "PLEXPIN_KEYRING"
 KEYRING_SERVICE = "plexpin_widget"
 _TOKENS_FOLDER = "tokens"
 _FORMAT = 1
+_FILE_DESCRIPTION = "a private file in your plexpin_widget config folder"
 _OFF = {"0", "false", "no", "off"}
 
 
@@ -112,24 +118,30 @@ class TokenStore:
         digest = hashlib.sha256(entry_name(client_identifier, base_url).encode("utf-8")).hexdigest()
         return self.folder / f"token-{digest[:32]}.json"
 
+    def marker_for(self, client_identifier: str, base_url: str) -> Path:
+        """The empty file that says "this entry is in the keyring" (it holds no secret)."""
+        return self.path_for(client_identifier, base_url).with_suffix(".keyring")
+
     def _keyring(self) -> Any | None:
         if self._use_keyring is False:
             return None
         return usable_keyring()
 
     def describe(self) -> str:
-        """Where :meth:`save` would put a token right now, in words."""
+        """Where :meth:`save` would put a token right now, in words (no path: this text may be
+        shown in a notebook, and a home folder's path names its owner)."""
         backend = self._keyring()
         if backend is not None:
             return _describe_backend(backend)
-        return f"a private file in {self.folder}"
+        return _FILE_DESCRIPTION
 
     # ----------------------------------------------------------------- operations
 
     def load(self, client_identifier: str, base_url: str) -> StoredToken | None:
         """The remembered token, or ``None``. Never raises: an unreadable store means "none"."""
         name = entry_name(client_identifier, base_url)
-        backend = self._keyring()
+        marked = self.marker_for(client_identifier, base_url).exists()
+        backend = self._keyring() if marked else None
         if backend is not None:
             try:
                 token = backend.get_password(KEYRING_SERVICE, name)
@@ -142,7 +154,8 @@ class TokenStore:
         return StoredToken(token, "file") if token else None
 
     def save(self, token: str, client_identifier: str, base_url: str) -> str:
-        """Remember ``token``; returns where it went, in words (for a status message).
+        """Remember ``token``; returns where it went, in words (for a status message; see
+        :meth:`describe`).
 
         The keyring is tried first; if it fails, the private file is used. Raises
         :class:`OSError` only when the file cannot be written either.
@@ -160,14 +173,16 @@ class TokenStore:
             else:
                 # A copy left in a file from a keyring-less day would otherwise outlive this one.
                 self._remove_file(client_identifier, base_url)
+                self._write_marker(client_identifier, base_url)
                 return _describe_backend(backend)
         self._write_file(token, client_identifier, base_url)
-        return f"a private file in {self.folder}"
+        return _FILE_DESCRIPTION
 
     def delete(self, client_identifier: str, base_url: str) -> bool:
         """Forget the token in every place it may be; True if something was deleted."""
         deleted = False
-        backend = self._keyring()
+        marker = self.marker_for(client_identifier, base_url)
+        backend = self._keyring() if marker.exists() else None
         if backend is not None:
             name = entry_name(client_identifier, base_url)
             try:
@@ -176,6 +191,10 @@ class TokenStore:
                     deleted = True
             except Exception as exc:
                 logger.info("plexpin_widget: keyring delete failed (%s)", type(exc).__name__)
+        try:
+            marker.unlink()
+        except OSError:
+            pass
         return self._remove_file(client_identifier, base_url) or deleted
 
     # ----------------------------------------------------------------- the file store
@@ -218,6 +237,14 @@ class TokenStore:
             except OSError:
                 pass
             raise
+
+    def _write_marker(self, client_identifier: str, base_url: str) -> None:
+        try:
+            self._ensure_folder()
+            self.marker_for(client_identifier, base_url).touch(mode=0o600)
+        except OSError as exc:
+            # Without the marker the keyring entry is not found again; say so, do not fail.
+            logger.warning("plexpin_widget: could not note the keyring entry (%s)", type(exc).__name__)
 
     def _read_file(self, client_identifier: str, base_url: str) -> str | None:
         path = self.path_for(client_identifier, base_url)

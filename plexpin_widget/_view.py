@@ -124,6 +124,10 @@ def _code_html(code: str, strong: bool) -> str:
 
 
 def _link_html(auth_url: str) -> str:
+    if urllib.parse.urlsplit(auth_url.strip()).scheme.lower() not in ("http", "https"):
+        # Only web links become clickable (a javascript: URL must never); auth_url is built from
+        # a checked base URL, so this is a second line of defence.
+        return html.escape(auth_url)
     url = html.escape(auth_url, quote=True)
     return (
         f'<a href="{url}" target="_blank" rel="noopener noreferrer" '

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ._account import connect_server, list_resources, plexapi_account
-from ._drivers import LoginSession
+from ._drivers import LoginSession, validate_request_timeout
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
@@ -24,6 +24,7 @@ from ._models import Pin, PlexResource, PlexUser
 from ._sources import TOKEN_ENV, FoundToken, check_token_text, find_token, forget_rejected
 from ._store import TokenStore
 from ._urls import auth_url as build_auth_url
+from ._urls import resolve_base_url
 from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
 
 __all__ = ["PlexPinLogin"]
@@ -92,9 +93,16 @@ class PlexPinLogin(widgets.VBox):
         # Kept in a plain attribute, never a trait: nothing of it may reach the browser.
         self._explicit_token = check_token_text(token, "token") if token is not None else None
         identity = ClientIdentity.create(product=product, client_identifier=client_identifier)
+        # Every argument is checked before the first widget exists: a bad one must not leave
+        # a half-built view (dozens of open widget models) behind.
+        base_url = resolve_base_url(base_url)
+        validate_request_timeout(request_timeout)
         self._view = LoginView()
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
+        self.layout.border = "1px solid #d0d7de"
+        self.layout.padding = "8px 16px"
+        self.layout.max_width = "720px"
         self._product = product
         self._strong = bool(strong)
         self._request_timeout = request_timeout
@@ -126,7 +134,12 @@ class PlexPinLogin(widgets.VBox):
         self._view.signout_button.on_click(lambda _button: self.sign_out())
         self._render()
         if autostart:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                # E.g. a malformed $PLEX_TOKEN: do not leave a half-made widget's comm open.
+                self.close()
+                raise
 
     # ----------------------------------------------------------------- public methods
 

@@ -93,17 +93,28 @@ class KernelSession:
         self.iopub: list[Message] = []
         #: comm_id -> the synced state of that widget model, as a front end would hold it.
         self.models: dict[str, dict[str, Any]] = {}
+        self._replies: dict[str, Message] = {}
 
     # ----------------------------------------------------------------- running cells
 
-    def submit(self, code: str) -> str:
-        """Send a cell and return its msg_id without waiting for it."""
-        return self.kc.execute(code, store_history=False, allow_stdin=False)
+    def submit(self, code: str, subshell_id: str | None = None) -> str:
+        """Send a cell (to a subshell, if given) and return its msg_id without waiting for it."""
+        if subshell_id is None:
+            return self.kc.execute(code, store_history=False, allow_stdin=False)
+        content = {
+            "code": code, "silent": False, "store_history": False,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
+        }
+        msg = self.kc.session.msg("execute_request", content)
+        msg["header"]["subshell_id"] = subshell_id
+        self.kc.shell_channel.send(msg)
+        return str(msg["header"]["msg_id"])
 
     def wait_reply(self, msg_id: str, timeout: float = 30.0) -> Message:
-        """The ``execute_reply`` to ``msg_id`` (shell messages for older requests are skipped)."""
+        """The ``execute_reply`` to ``msg_id``; replies to other cells (a subshell's and the
+        main shell's may cross) are kept for their own ``wait_reply``."""
         deadline = time.monotonic() + timeout
-        while True:
+        while msg_id not in self._replies:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KernelError(f"no execute_reply within {timeout} s")
@@ -111,13 +122,13 @@ class KernelSession:
                 msg = self.kc.get_shell_msg(timeout=remaining)
             except queue.Empty:
                 continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
+            self._replies[msg["parent_header"].get("msg_id")] = msg
+        return self._replies.pop(msg_id)
 
-    def execute(self, code: str, timeout: float = 30.0) -> CellResult:
+    def execute(self, code: str, timeout: float = 30.0, subshell_id: str | None = None) -> CellResult:
         """Run a cell to the end (its reply and its IOPub ``idle``); raise if it failed."""
         started = time.monotonic()
-        msg_id = self.submit(code)
+        msg_id = self.submit(code, subshell_id)
         reply = self.wait_reply(msg_id, timeout)
         reply_after = time.monotonic() - started
         return self.finish(msg_id, reply, reply_after, timeout)
@@ -148,6 +159,61 @@ class KernelSession:
     def _idle_seen(self, msg_id: str) -> bool:
         return any(self._is_idle(m, msg_id) for m in self.iopub)
 
+    def idle_index(self, msg_id: str) -> int:
+        """Position in :attr:`iopub` of the ``idle`` that ended cell ``msg_id``."""
+        return next(i for i, m in enumerate(self.iopub) if self._is_idle(m, msg_id))
+
+    def update_index(self, model_id: str, name: str, value: Any) -> int:
+        """Position in :attr:`iopub` of the first update setting ``name`` of ``model_id`` to ``value``."""
+        return next(
+            i
+            for i, m in enumerate(self.iopub)
+            if m["msg_type"] == "comm_msg"
+            and m["content"].get("comm_id") == model_id
+            and m["content"].get("data", {}).get("state", {}).get(name, object()) == value
+        )
+
+    # ----------------------------------------------------------------- widget events
+
+    def create_subshell(self, timeout: float = 10.0) -> str:
+        """A kernel subshell (JEP 91): its own thread, as JupyterLab >= 4.4 uses for comms."""
+        msg = self.kc.session.msg("create_subshell_request", {})
+        self.kc.control_channel.send(msg)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = self.kc.get_control_msg(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                continue
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return str(reply["content"]["subshell_id"])
+        raise KernelError("no create_subshell_reply")
+
+    def click(self, button_model_id: str, subshell_id: str | None = None) -> None:
+        """Send the message a front end sends when a Button is clicked.
+
+        With ``subshell_id`` the message names that subshell, as JupyterLab >= 4.4 does; note
+        that ipykernel 7.4 still routes it to whichever shell last published on the button's
+        comm (the main shell, for a widget made in a cell)."""
+        content = {"comm_id": button_model_id, "data": {"method": "custom", "content": {"event": "click"}}}
+        msg = self.kc.session.msg("comm_msg", content)
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
+        self.kc.shell_channel.send(msg)
+
+    def find_part(self, root_model_id: str, css_class: str) -> str:
+        """The model id of the widget with ``css_class`` inside the widget ``root_model_id``."""
+        todo, found = [root_model_id], []
+        while todo:
+            model_id = todo.pop()
+            state = self.models.get(model_id, {})
+            if css_class in state.get("_dom_classes", ()):
+                found.append(model_id)
+            todo.extend(ref[len("IPY_MODEL_"):] for ref in state.get("children", ()))
+        if len(found) != 1:
+            raise KernelError(f"expected one {css_class} in {root_model_id}, found {len(found)}")
+        return found[0]
+
     # ----------------------------------------------------------------- IOPub
 
     def next_iopub(self, timeout: float) -> Message | None:
@@ -171,10 +237,13 @@ class KernelSession:
             if msg is not None and predicate(msg):
                 return msg
 
-    def wait_model(self, model_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> Message:
-        """Read IOPub until the state of ``model_id`` satisfies ``predicate``; returns that message."""
+    def wait_model(
+        self, model_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> Message | None:
+        """Read IOPub until the state of ``model_id`` satisfies ``predicate``; returns the message
+        that made it so (None if it already did)."""
         if predicate(self.models.get(model_id, {})):
-            raise KernelError("the model already satisfies the condition; nothing to wait for")
+            return None
         return self.read_until(
             lambda m: m["msg_type"] in ("comm_open", "comm_msg")
             and m["content"].get("comm_id") == model_id

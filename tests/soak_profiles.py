@@ -15,6 +15,7 @@ The runner records what happened; ``tests/test_soak.py`` judges it and prints th
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import logging
 import os
@@ -123,7 +124,8 @@ class LoginRecord:
     delivered_wall: float | None = None
     expires_at: float | None = None
     error: str | None = None
-    trace: list[tuple[float, str, float | None, str]] = dataclasses.field(default_factory=list)
+    #: The error the flow held when it expired (a hung last check ends on RequestTimeoutError).
+    final_error: str | None = None
 
 
 @dataclasses.dataclass
@@ -148,6 +150,14 @@ class SoakResult:
     leftover_threads: list[str]
     sockets_before: int | None
     sockets_after: int | None
+    #: (monotonic time, seconds late) for each wake-up of a 20 ms sleeper on the soak's loop.
+    loop_lag: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+
+    def lag_between(self, start: float, end: float) -> float:
+        """The worst loop lag seen from ``start`` to ``end`` (monotonic seconds)."""
+        times = [t for t, _ in self.loop_lag]
+        lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end + 0.05)
+        return max((late for _, late in self.loop_lag[lo:hi]), default=0.0)
 
 
 # --------------------------------------------------------------------------- one profile's rig
@@ -160,7 +170,10 @@ class _Rig:
         self.profile = profile
         self.cfg = cfg
         self.rng = random.Random(seed)
-        self.emu = PlexTvEmulator(short_lifetime=cfg.lifetime, strong_lifetime=cfg.lifetime)
+        # The log must keep every request of the run: the checks read all of it.
+        self.emu = PlexTvEmulator(
+            short_lifetime=cfg.lifetime, strong_lifetime=cfg.lifetime, log_limit=max(100_000, 200 * cfg.logins)
+        )
         profile.install(self.emu, cfg, seed)
         self.server = EmulatorServer(self.emu, port=0).start()
         self.url = self.server.url
@@ -224,7 +237,6 @@ async def _one_login(rig: _Rig, index: int, rng: random.Random) -> LoginRecord:
     def on_change() -> None:
         flow = session.flow
         now = time.monotonic()
-        record.trace.append((now, flow.status.value, flow.deadline, type(flow.error).__name__))
         if flow.status is Status.WAITING and flow.deadline is not None:
             record.deadline = flow.deadline  # the last one seen is the one the flow expires on
             if flow.pin is not None and flow.pin.expires_at is not None:
@@ -234,6 +246,7 @@ async def _one_login(rig: _Rig, index: int, rng: random.Random) -> LoginRecord:
             record.delivered_at, record.delivered_wall, record.token = now, time.time(), flow.token
         if flow.status is Status.EXPIRED and record.expired_at is None:
             record.expired_at, record.expired_wall = now, time.time()
+            record.final_error = type(flow.error).__name__ if flow.error is not None else None
 
     session = LoginSession(
         ClientIdentity(client_identifier=cid, product="plexpin soak"),
@@ -300,12 +313,26 @@ class _ErrorLogs(logging.Handler):
         self.messages.append(f"{record.name}: {record.getMessage()}")
 
 
-async def _run(cfg: SoakConfig, loop_exceptions: list[str]) -> tuple[list[ProfileResult], list[str]]:
+async def _watch_lag(samples: list[tuple[float, float]]) -> None:
+    """Record how late the loop wakes a sleeper: when the machine is busy, every timer on the
+    loop (a login's expiry included) is that late, through no fault of the login."""
+    step = 0.02
+    while True:
+        expected = time.monotonic() + step
+        await asyncio.sleep(step)
+        woke = time.monotonic()
+        samples.append((woke, max(0.0, woke - expected)))
+
+
+async def _run(
+    cfg: SoakConfig, loop_exceptions: list[str], lag: list[tuple[float, float]]
+) -> tuple[list[ProfileResult], list[str]]:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, context: loop_exceptions.append(str(context.get("exception") or context.get("message"))))
     master = random.Random(cfg.seed)
     rigs = [_Rig(profile, cfg, master.randrange(2**31)) for profile in PROFILES]
     gate = asyncio.Semaphore(cfg.concurrency)
+    watcher = loop.create_task(_watch_lag(lag), name="soak-lag-watch")
     try:
         for rig in rigs:
             rig.begin()
@@ -318,6 +345,8 @@ async def _run(cfg: SoakConfig, loop_exceptions: list[str]) -> tuple[list[Profil
             *(gated(rigs[i % len(rigs)], i, master.randrange(2**31)) for i in range(cfg.logins))
         )
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         for rig in rigs:
             await rig.end()
     leftover = [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -329,6 +358,7 @@ def run_soak(cfg: SoakConfig) -> SoakResult:
     """Run the soak in a fresh event loop and report everything the checks need."""
     loop_exceptions: list[str] = []
     thread_exceptions: list[str] = []
+    lag: list[tuple[float, float]] = []
     errors = _ErrorLogs()
     package_logger = logging.getLogger("plexpin_widget")
     package_logger.addHandler(errors)
@@ -338,7 +368,7 @@ def run_soak(cfg: SoakConfig) -> SoakResult:
     sockets_before = _socket_count()
     started = time.monotonic()
     try:
-        profiles, leftover_tasks = asyncio.run(_run(cfg, loop_exceptions))
+        profiles, leftover_tasks = asyncio.run(_run(cfg, loop_exceptions, lag))
     finally:
         threading.excepthook = previous_hook
         package_logger.removeHandler(errors)
@@ -356,6 +386,7 @@ def run_soak(cfg: SoakConfig) -> SoakResult:
         leftover_threads=leftover_threads,
         sockets_before=sockets_before,
         sockets_after=_socket_count(),
+        loop_lag=lag,
     )
 
 
@@ -366,3 +397,21 @@ def fault_counts(requests: list[LoggedRequest]) -> Counter[str]:
         if entry.fault is not None:
             counts[entry.fault] += 1
     return counts
+
+
+def server_expiry(requests: list[LoggedRequest], lifetime: int) -> float | None:
+    """When the emulator expires this client's pin, in ``time.time()`` terms.
+
+    The pin a login polls is the one its last ``POST /api/v2/pins`` before its first
+    ``GET /api/v2/pins/{id}`` created (earlier POSTs timed out, dropped or were garbled, and the
+    client asked again). The emulator stamps the pin with its clock when it handles that POST,
+    which is the request's ``wall`` time give or take a lock; expiry is ``lifetime`` later.
+    Exact to well under a millisecond, unlike the pin's whole-second ``expiresAt``.
+    """
+    last_post: LoggedRequest | None = None
+    for entry in requests:
+        if entry.method == "GET" and entry.path.startswith("/api/v2/pins/"):
+            break
+        if entry.method == "POST" and entry.path.rstrip("/") == "/api/v2/pins":
+            last_post = entry
+    return None if last_post is None else last_post.wall + lifetime

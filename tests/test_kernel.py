@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -54,6 +53,13 @@ def kernel(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> 
             "import asyncio, hashlib, sys, threading\n"
             "from IPython.display import display\n"
             "from plexpin_widget import PlexPinLogin\n"
+            "def part_of(widget, css):\n"
+            "    todo = [widget]\n"
+            "    while todo:\n"
+            "        w = todo.pop()\n"
+            "        if css in getattr(w, '_dom_classes', ()):\n"
+            "            return w\n"
+            "        todo.extend(getattr(w, 'children', ()))\n"
             "print(sys.executable)"
         )
         assert warm.stdout.strip() == sys.executable, "the kernel runs this venv's interpreter"
@@ -99,7 +105,7 @@ def test_display_cell_returns_before_the_pin_is_answered(kernel: KernelSession, 
     emu.faults.add("latency", method="POST", path_prefix="/api/v2/pins", delay=PIN_DELAY)
     posts_before = len([r for r in emu.request_log() if r.method == "POST"])
     started = time.monotonic()
-    msg_id = kernel.submit("login_a = PlexPinLogin(product='Kernel test', poll_interval=0.2)\ndisplay(login_a)")
+    msg_id = kernel.submit(f"login_a = PlexPinLogin(product='Kernel test', poll_interval={POLL})\ndisplay(login_a)")
     reply = kernel.wait_reply(msg_id)
     replied = time.monotonic()
     posts = [r for r in emu.request_log() if r.method == "POST"][posts_before:]
@@ -111,15 +117,7 @@ def test_display_cell_returns_before_the_pin_is_answered(kernel: KernelSession, 
     assert kernel.models[model_id]["status"] == "requesting" and kernel.models[model_id]["code"] == ""
     kernel.wait_model(model_id, lambda s: s.get("status") == "waiting" and s.get("code"), timeout=10)
     # IOPub is ordered: the cell's idle came before the update made from the pin's answer.
-    idle = next(i for i, m in enumerate(kernel.iopub) if kernel._is_idle(m, msg_id))
-    waiting = next(
-        i
-        for i, m in enumerate(kernel.iopub)
-        if m["msg_type"] == "comm_msg"
-        and m["content"]["comm_id"] == model_id
-        and m["content"]["data"].get("state", {}).get("status") == "waiting"
-    )
-    assert idle < waiting
+    assert kernel.idle_index(msg_id) < kernel.update_index(model_id, "status", "waiting")
     print(f"\ndisplay cell: execute_reply after {cell.reply_after * 1000:.0f} ms (pin answer held {PIN_DELAY} s)")
     close_login(kernel, "login_a")
 
@@ -131,6 +129,12 @@ def test_status_code_and_countdown_change_between_cells(kernel: KernelSession) -
     first = kernel.models[model_id]["seconds_left"]
     assert first > 0
     kernel.wait_model(model_id, lambda s: 0 < s.get("seconds_left", 0) < first, timeout=5)
+    # Showing it again (a second output) adds a view, not a poller.
+    again = kernel.execute(
+        "display(login_b)\n"
+        "print(sum(t.get_name() == 'plexpin_widget poller' and not t.done() for t in asyncio.all_tasks()))"
+    )
+    assert again.widget_model_ids == [model_id] and again.stdout.strip() == "1"
     close_login(kernel, "login_b")
 
 
@@ -171,8 +175,68 @@ def test_blocking_wait_in_a_cell_returns_and_updates_stream(kernel: KernelSessio
     # The cell is inside wait() now (nothing between the print and the call yields to the loop).
     emu.claim(code=code, token=token)
     kernel.wait_model(model_id, lambda s: s.get("status") == "authorized", timeout=10)
-    assert not kernel._idle_seen(msg_id), "the status update arrived while the cell was still running"
     cell = kernel.finish(msg_id, kernel.wait_reply(msg_id), 0.0)
+    assert kernel.update_index(model_id, "status", "authorized") < kernel.idle_index(msg_id), (
+        "the status update arrived while the cell was still running"
+    )
     assert "match True" in cell.stdout
     assert_token_never_sent(kernel, token)
     close_login(kernel, "login_d")
+
+
+
+def test_a_click_on_a_subshell_thread_ends_a_blocking_wait(kernel: KernelSession) -> None:
+    """With subshells a callback can run on another thread while a cell blocks in wait()
+    (a subshell console, or comms routed to a subshell): the click must reach the blocked driver."""
+    model_id = new_login(kernel, "login_e")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    subshell = kernel.create_subshell()
+    msg_id = kernel.submit(
+        "print('entering wait', flush=True)\n"
+        "try:\n"
+        "    login_e.wait(timeout=30)\n"
+        "except Exception as exc:\n"
+        "    print('raised', type(exc).__name__, threading.current_thread() is threading.main_thread())"
+    )
+    kernel.read_until(
+        lambda m: m["msg_type"] == "stream"
+        and m["parent_header"].get("msg_id") == msg_id
+        and "entering wait" in m["content"]["text"],
+        timeout=10,
+    )
+    clicked = kernel.execute(
+        "part_of(login_e, 'plexpin-cancel').click()\n"
+        "print(threading.current_thread() is threading.main_thread())",
+        subshell_id=subshell,
+    )
+    assert clicked.stdout.strip() == "False", "the click ran on the subshell's thread"
+    kernel.wait_model(model_id, lambda s: s.get("status") == "cancelled", timeout=10)
+    cell = kernel.finish(msg_id, kernel.wait_reply(msg_id), 0.0)
+    assert kernel.update_index(model_id, "status", "cancelled") < kernel.idle_index(msg_id), (
+        "the blocked cell saw the click while still running"
+    )
+    assert cell.stdout.split()[-3:] == ["raised", "LoginCancelledError", "True"]
+    close_login(kernel, "login_e")
+
+
+def test_clicks_are_applied_on_the_main_thread(kernel: KernelSession) -> None:
+    model_id = new_login(kernel, "login_f")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    kernel.execute(
+        "changes_f = []\n"
+        "login_f.observe(lambda change: changes_f.append("
+        "(change['new'], threading.current_thread() is threading.main_thread())), names='status')"
+    )
+    first_code = kernel.models[model_id]["code"]
+    # Cancel from a subshell's thread while no cell runs: queued onto the kernel's loop.
+    subshell = kernel.create_subshell()
+    kernel.execute("part_of(login_f, 'plexpin-cancel').click()", subshell_id=subshell)
+    kernel.wait_model(model_id, lambda s: s.get("status") == "cancelled", timeout=10)
+    # "Get a new code" clicked the way a front end clicks: a comm message.
+    kernel.click(kernel.find_part(model_id, "plexpin-restart"))
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting" and s.get("code") != first_code, timeout=10)
+    check = kernel.execute("print(changes_f)")
+    assert check.stdout.strip() == str(
+        [("cancelled", True), ("requesting", True), ("waiting", True)]
+    ), "every change happened on the kernel's main thread"
+    close_login(kernel, "login_f")

@@ -145,7 +145,9 @@ def test_remembered_sign_in_needs_no_code(make_login: Callable[..., PlexPinLogin
     assert_secret_nowhere(again, token)
 
 
-def test_ticking_after_sign_in_stores_and_unticking_deletes(make_login: Callable[..., PlexPinLogin]) -> None:
+def test_ticking_after_sign_in_stores_and_unticking_deletes(
+    make_login: Callable[..., PlexPinLogin], _private_config: Path
+) -> None:
     login = make_login()
     token = login.wait(5)
     store = TokenStore()
@@ -154,6 +156,7 @@ def test_ticking_after_sign_in_stores_and_unticking_deletes(make_login: Callable
     assert login.remember is True
     assert store.load(login.client_identifier, login.base_url).token == token  # type: ignore[union-attr]
     assert "Remembered on this computer" in login._view.notice.value
+    assert str(_private_config) not in login.notice  # a home folder's path would name its owner
     login._view.remember_box.value = False
     assert store.load(login.client_identifier, login.base_url) is None
     assert "no longer remembers" in login.notice
@@ -305,7 +308,9 @@ def test_remembered_in_a_keyring(
     try:
         token = remember_once(make_login)
         assert list(backend.entries.values()) == [token]
-        assert not (_private_config / "tokens").exists() or not any((_private_config / "tokens").iterdir())
+        files = list((_private_config / "tokens").iterdir())
+        assert [f.suffix for f in files] == [".keyring"]  # only the marker, no token on disk
+        assert all(token not in f.read_text() for f in files)
         login = make_login()
         assert login.status == "authorized" and login.token == token
         assert pin_requests(emu) == 1
@@ -313,3 +318,16 @@ def test_remembered_in_a_keyring(
         assert backend.entries == {}
     finally:
         keyring.set_keyring(previous)
+
+
+async def test_remember_inside_an_event_loop(make_login: Callable[..., PlexPinLogin], emu: PlexTvEmulator) -> None:
+    # As in a notebook kernel: the flow runs as a task on the running loop.
+    first = make_login(remember=True)
+    token = await first.wait_async(5)
+    assert "Remembered on this computer" in first.notice
+    first.close()
+    second = make_login()
+    assert await second.wait_async(5) == token
+    assert second.status == "authorized" and second.code == ""
+    assert pin_requests(emu) == 1
+    assert_secret_nowhere(second, token)

@@ -170,9 +170,10 @@ def test_script_wait_with_auto_claim(make_login: Any, emu: PlexTvEmulator) -> No
     emu.auto_claim(0)
     login = make_login()
     assert login.wait(timeout=10) == emu.demo_token
-    assert [(r.method, r.path.rsplit("/", 1)[-1].isdigit() or r.path, r.status) for r in emu.request_log()] == [
+    pin_path = f"/api/v2/pins/{login.pin.id}"
+    assert [(r.method, r.path, r.status) for r in emu.request_log()] == [
         ("POST", "/api/v2/pins", 201),
-        ("GET", True, 200),
+        ("GET", pin_path, 200),
         ("GET", "/api/v2/user", 200),
     ]
     assert login.wait(timeout=0) == emu.demo_token, "a finished login answers again at once"
@@ -204,26 +205,31 @@ async def test_blocking_wait_inside_a_running_loop(make_login: Any, emu: PlexTvE
 
 
 @pytest.mark.parametrize("mode", ["script", "loop"])
-def test_status_sequence_seen_by_observers(mode: str, make_login: Any, emu: PlexTvEmulator) -> None:
+@pytest.mark.parametrize("call_start", [True, False], ids=["start-then-wait", "wait-only"])
+def test_status_sequence_seen_by_observers(mode: str, call_start: bool, make_login: Any, emu: PlexTvEmulator) -> None:
+    """The same trait changes with or without a loop, whether start() or the wait begins the login."""
     emu.auto_claim(0)
     statuses: list[str] = []
     codes: list[str] = []
 
-    def run(login: PlexPinLogin) -> str:
+    def prepare(login: PlexPinLogin) -> None:
         assert login.status == "idle" and login.code == ""
         login.observe(lambda change: statuses.append(change["new"]), names="status")
         login.observe(lambda change: codes.append(change["new"]), names="code")
-        login.start()
-        return login.wait(timeout=10) if mode == "script" else ""
+        if call_start:
+            login.start()
 
     if mode == "script":
-        token = run(make_login(autostart=False))
+        login = make_login(autostart=False)
+        prepare(login)
+        token = login.wait(timeout=10)
     else:
 
         async def main() -> str:
             login = make_login(autostart=False)
-            run(login)
-            assert statuses == ["requesting"], "start() only schedules work when a loop runs"
+            prepare(login)
+            if call_start:
+                assert statuses == ["requesting"], "start() only schedules work when a loop runs"
             try:
                 return await login.wait_async(timeout=10)
             finally:
@@ -253,12 +259,11 @@ async def test_constructor_with_a_loop_returns_before_any_request(make_login: An
 
 
 async def test_displaying_twice_keeps_one_poller(make_login: Any, emu: PlexTvEmulator) -> None:
-    from IPython.display import display
-
     login = make_login()
     bundles = [login._repr_mimebundle_(), login._repr_mimebundle_()]
-    display(login)
-    display(login)
+    # What IPython's display() calls (outside a kernel it just prints the bundle).
+    login._ipython_display_()
+    login._ipython_display_()
     assert all("text/plain" in b and "text/html" in b for b in bundles)
     assert len(pollers()) == 1
     await apoll_until(lambda: len(checks(emu)) >= 3, what="three pin checks")
@@ -324,7 +329,9 @@ async def test_cancel_from_a_foreign_thread_is_applied_on_the_loop_thread(make_l
     assert {thread for _, thread in changes} == {threading.get_ident()}
 
 
-async def test_close_leaves_nothing_behind(make_login: Any, emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_close_leaves_nothing_behind(
+    make_login: Any, emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clients: list[Any] = []
 
     class RecordingClient(drivers.AsyncPlexTvClient):
@@ -499,3 +506,63 @@ async def test_wait_from_another_thread_while_the_loop_polls(make_login: Any, em
     emu.claim()
     assert await waiting == emu.demo_token
     assert len(creations(emu)) == 1, "the thread waited on the loop's flow; it did not start its own"
+
+
+async def test_a_cancel_queued_for_the_loop_reaches_a_blocking_wait(make_login: Any, emu: PlexTvEmulator) -> None:
+    """A click on another thread lands just before a cell blocks in wait(): the loop cannot run
+    the queued cancel, so the blocking driver must pick it up itself."""
+    login = make_login()
+    await apoll_until(lambda: login.status == "waiting", what="a code")
+    caller = threading.Thread(target=login.cancel)
+    caller.start()
+    caller.join()
+    assert login.status == "waiting", "queued for the loop, not applied on the caller's thread"
+    with pytest.raises(LoginCancelledError):
+        login.wait(timeout=2)
+    await asyncio.sleep(0)  # the loop runs its queued copy of the cancel: it must do nothing more
+    assert login.status == "cancelled"
+    await apoll_until(lambda: not pollers(), what="the poll task to end")
+    await a_assert_no_new_checks(emu, len(checks(emu)))
+
+
+# --------------------------------------------------------------------------- misuse after close, wrong transport
+
+
+def test_start_or_restart_after_close_says_the_login_is_closed(make_login: Any) -> None:
+    login = make_login(autostart=False)
+    login.close()
+    with pytest.raises(LoginCancelledError, match="closed"):
+        login.start()
+    with pytest.raises(LoginCancelledError, match="closed"):
+        login.restart()
+
+
+class _AsyncOnlyTransport:
+    """An asyncio-only transport, as a test might hand over; it records whether it was used."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.used = False
+
+    async def handle_async_request(self, request: Any) -> Any:
+        self.used = True
+        return await self.inner.handle_async_request(request)
+
+
+def test_blocking_wait_refuses_an_async_only_transport_instead_of_reaching_plex_tv(
+    emu: PlexTvEmulator,
+) -> None:
+    transport = _AsyncOnlyTransport(emu.transport())
+    # No loop here, so the constructor's first step is already blocking and must not fall back
+    # to httpx's default transport (which would talk to the real plex.tv).
+    login = PlexPinLogin(product="Session tests", poll_interval=POLL, transport=transport)
+    try:
+        assert login.status == "error"
+        assert "transport" in login.error or "asyncio" in login.error
+        with pytest.raises(PlexPinError) as failure:
+            login.wait(timeout=1)
+        cause = failure.value.__cause__
+        assert isinstance(cause, ConfigurationError) and cause.name == "transport"
+        assert emu.request_log() == []
+    finally:
+        login.close()

@@ -204,12 +204,32 @@ def test_working_keyring_is_used_and_no_file_is_written(memory_keyring: MemoryKe
     assert "keyring" in where
     assert memory_keyring.entries == {(KEYRING_SERVICE, entry_name(CID, EMU)): TOKEN}
     assert not store.path_for(CID, EMU).exists()
+    marker = store.marker_for(CID, EMU)
+    assert marker.exists() and marker.read_bytes() == b""  # says "in the keyring", holds no secret
     stored = store.load(CID, EMU)
     assert stored is not None and stored.token == TOKEN and stored.location == "keyring"
     assert store.load(CID, PLEX) is None
     assert store.delete(CID, EMU) is True
     assert memory_keyring.entries == {}
+    assert not marker.exists()
     assert store.load(CID, EMU) is None
+
+
+def test_keyring_is_not_opened_unless_something_was_saved_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    import plexpin_widget._store as store_module
+
+    monkeypatch.delenv("PLEXPIN_KEYRING")
+
+    def must_not_open() -> None:
+        raise AssertionError("the keyring was opened")
+
+    monkeypatch.setattr(store_module, "usable_keyring", must_not_open)
+    store = TokenStore()
+    assert store.load(CID, PLEX) is None
+    assert store.delete(CID, PLEX) is False
+    TokenStore(use_keyring=False).save(TOKEN, CID, PLEX)
+    assert store.load(CID, PLEX).token == TOKEN  # type: ignore[union-attr]
+    assert store.delete(CID, PLEX) is True
 
 
 def test_keyring_save_removes_an_older_file_copy(memory_keyring: MemoryKeyring) -> None:

@@ -136,7 +136,8 @@ def test_token_is_in_no_saved_notebook_state(signed_in: tuple[PlexPinLogin, str]
         page.getvalue(),
     )
     # Every live widget in the process, as a front end would have them.
-    for widget in list(widget_module._instances.values()):
+    registry = getattr(widget_module, "_instances", None)
+    for widget in list((registry if registry is not None else widgets.Widget.widgets).values()):
         state = widget.get_state()
         assert_token_absent(token, json.dumps(state, default=_jsonable), buffers=binary_values(state))
 
@@ -160,7 +161,9 @@ def test_token_is_in_no_html_repr_or_log(signed_in: tuple[PlexPinLogin, str], ca
     assert login.pin.auth_token == token, "the pin does carry it, in the kernel"
 
 
-def test_token_is_in_no_error(emu: PlexTvEmulator, signed_in: tuple[PlexPinLogin, str], caplog: pytest.LogCaptureFixture) -> None:
+def test_token_is_in_no_error(
+    emu: PlexTvEmulator, signed_in: tuple[PlexPinLogin, str], caplog: pytest.LogCaptureFixture
+) -> None:
     login, token = signed_in
     failures: list[BaseException] = []
     # A new code after the sign-in, then every way a wait can fail.

@@ -29,25 +29,18 @@ def _iso(epoch: float) -> str:
 def demo_server(now: float, name: str = "Demo Server") -> PlexResource:
     """A Plex Media Server with one connection of each kind plex.tv reports.
 
-    Local plain http on 127.0.0.1 (and on ``::1``, the IPv6 one), local and remote https
-    ``plex.direct`` names, and a relay; the include flags of ``/api/v2/resources`` filter these.
+    Local plain http and https, a remote one, a relay, and a local IPv6 one; the include flags
+    of ``/api/v2/resources`` filter these. Every address is on loopback and no URI carries a
+    host name (real ones are ``*.plex.direct``), so a client that tries them never sends a
+    packet or a DNS query off this machine; nothing listens there, so each try is refused.
     """
     machine = secrets.token_hex(20)
     created = _dt.datetime.fromtimestamp(int(now) - 86_400 * 30, _UTC)
     connections = (
         Connection(uri="http://127.0.0.1:32400", protocol="http", address="127.0.0.1", port=32400, local=True),
-        Connection(
-            uri=f"https://127-0-0-1.{machine}.plex.direct:32400",
-            protocol="https", address="127.0.0.1", port=32400, local=True,
-        ),
-        Connection(
-            uri=f"https://203-0-113-10.{machine}.plex.direct:32400",
-            protocol="https", address="203.0.113.10", port=32400,
-        ),
-        Connection(
-            uri=f"https://198-51-100-20.{machine}.plex.direct:8443",
-            protocol="https", address="198.51.100.20", port=8443, relay=True,
-        ),
+        Connection(uri="https://127.0.0.1:32443", protocol="https", address="127.0.0.1", port=32443, local=True),
+        Connection(uri="https://127.0.0.2:32400", protocol="https", address="127.0.0.2", port=32400),
+        Connection(uri="https://127.0.0.3:8443", protocol="https", address="127.0.0.3", port=8443, relay=True),
         Connection(uri="http://[::1]:32400", protocol="http", address="::1", port=32400, local=True, ipv6=True),
     )
     return PlexResource(
@@ -61,7 +54,7 @@ def demo_server(now: float, name: str = "Demo Server") -> PlexResource:
         created_at=created,
         last_seen_at=_dt.datetime.fromtimestamp(int(now), _UTC),
         provides=("server",),
-        public_address="203.0.113.10",
+        public_address="127.0.0.2",
         owned=True,
         home=False,
         synced=False,

@@ -353,6 +353,10 @@ class FrontEnd:
         assert self.proc is not None
         if self.proc.poll() is not None:
             return True  # caller checks poll() to tell the two apart
+        # The log line comes after the bind, so a foreign process that grabbed the port in the
+        # free_port() race cannot pass for our server.
+        if "is running at" not in _tail(self.log_path, 400):
+            return False
         if self.kind == "voila":
             # GET / would render a notebook and start a kernel: probe the TCP port only.
             return port_open(self.port)
@@ -562,7 +566,7 @@ _WATCHES_KEY = pytest.StashKey[list]()
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if BROWSER_DIR in Path(str(item.fspath)).resolve().parents:
+        if BROWSER_DIR in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.browser)
 
 
@@ -580,8 +584,7 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(("browser console", "\n".join(watch.console[-80:])))
 
 
-@pytest.fixture(scope="session")
-def chromium_executable() -> str:
+def _require_chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
         if is_ci():
@@ -590,11 +593,25 @@ def chromium_executable() -> str:
                 "`.ci/run` installs it with apt-get)",
                 pytrace=False,
             )
+        # Raised here (a hook), not in a fixture: pytest then reports the skip at this line for
+        # every test, so `-ra` folds them into ONE line. Fixture skips are reported per test.
         pytest.skip(CHROMIUM_MISSING)
     return path
 
 
+def pytest_runtest_setup(item):
+    _require_chromium()
+
+
 @pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    return _require_chromium()
+
+
+# Package scope, not session: while sync_playwright() is open, the main thread counts as running
+# an asyncio loop, and every pytest-asyncio test collected after tests/browser fails with
+# "Runner.run() cannot be called from a running event loop". Leaving the package closes it.
+@pytest.fixture(scope="package")
 def playwright_sync(chromium_executable):
     from playwright.sync_api import sync_playwright
 
@@ -602,7 +619,7 @@ def playwright_sync(chromium_executable):
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_sync, chromium_executable):
     b = playwright_sync.chromium.launch(executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS)
     yield b
@@ -660,7 +677,7 @@ def page_watch(new_page) -> PageWatch:
     return new_page()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter_server_env(tmp_path_factory) -> dict[str, str]:
     """Environment every server (and so every kernel) inherits. Test modules may override this
     fixture; per-test values belong in a kernelspec (``FrontEnd.install_kernelspec``)."""
@@ -670,7 +687,7 @@ def jupyter_server_env(tmp_path_factory) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server_pool(tmp_path_factory, jupyter_server_env, chromium_executable) -> Iterator[ServerPool]:
     pool = ServerPool(tmp_path_factory.mktemp("servers"), jupyter_server_env)
     yield pool

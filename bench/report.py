@@ -1,0 +1,181 @@
+"""Turn the collected rows into docs/benchmarks.md: machine, versions, one table per measurement."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from common import Row, Summary
+
+HEADER = ("Measurement", "Client", "Condition", "n", "Median", "IQR (p25 – p75)", "Range (min – max)", "p95",
+          "Unit", "Target", "Result")
+
+#: (section key, heading, what was done and how to read it)
+SECTIONS: list[tuple[str, str, str]] = [
+    ("cell_return", "1. Cell return time",
+     "From constructing the login to control returning to the caller. `PlexPinLogin(...)` is built "
+     "inside a running asyncio loop, as in a kernel (no front end is connected, so no comm messages "
+     "are sent). python-plexapi has no background start: the figure is `MyPlexPinLogin(...)` plus its "
+     "first read of `.pin`, which blocks until plex.tv has created the pin. \"Pin creation 2 s\" is an "
+     "emulator latency fault on `POST /api/v2/pins`. The target is judged on the p95."),
+    ("time_to_code", "2. Time to code",
+     "From construction until the `code` trait is set (seen by a traitlets observer). For "
+     "python-plexapi the code is there when `.pin` returns, so this equals its cell return time. "
+     "The QR image is rendered right after the trait is set and is not part of this figure."),
+    ("approval", "3. Approval-detection latency",
+     "From the claim (the moment the emulator's claim hook answered) to the token being available "
+     "in the client process. Claims are placed at evenly spread phases of each login's poll cycle "
+     "(stratified, read from the emulator's log), so the median is the p50 and the p95 column is the "
+     "p95 over that distribution. \"Time between pin checks\" is the poll cycle seen by the emulator "
+     "(interval + one round trip); the claim hook's own round trip bounds how early the true claim "
+     "could have been."),
+    ("requests", "4a. Requests per approved login",
+     "Counted in the emulator's log for the logins of section 3 (each login has its own client "
+     "identifier). plexpin_widget also reads `/api/v2/user` once after sign-in, to show who signed "
+     "in; python-plexapi users do the same with `MyPlexAccount(token)`, outside the login."),
+    ("lifetime", "4b. Requests over a whole pin lifetime, nobody approving",
+     "Simulated rows run the clients' real scheduling code on a virtual clock against an in-process "
+     "emulator (900 s pins): `PinFlow` for plexpin_widget, `MyPlexPinLogin._pollLogin` for "
+     "python-plexapi. Emulator rows are real logins against the emulator process with short-lived "
+     "pins, counted in its log (3 logins each). \"After expiry\" counts requests the server "
+     "received after the pin had expired (each gets a 404)."),
+    ("waiting", "5. Waiting cost",
+     "One login waiting, unapproved, in a process of its own. CPU is `time.process_time()` over "
+     "equal slices of the window, scaled to a minute; threads and TCP sockets are sampled with psutil "
+     "at each slice end. \"Threads added\" subtracts the count before the login existed."),
+    ("scale", "6. Scale",
+     "n logins in one process on one event loop, each with its own client identifier; every pin is "
+     "approved at a random moment within the window by the benchmark runner (another process). CPU "
+     "is the worker's `time.process_time()` from the first login to the last token; peak RSS is "
+     "`ru_maxrss`. The emulator runs in its own process; its CPU use shows whether it was the "
+     "bottleneck. Each row is one run (n = 1 in the table)."),
+    ("import", "7. Import time",
+     "Each sample is a fresh interpreter timing only the import statement, with bytecode already "
+     "compiled (as pip leaves an installed package; the run keeps it in a private cache, "
+     "`PYTHONPYCACHEPREFIX`). The modules are timed in turn in each round; the difference is taken "
+     "per round. The last row imports plexpin_widget after `ipykernel.kernelapp` and ipywidgets, "
+     "which is what the first cell of a notebook pays."),
+]
+
+
+def fmt(value: float) -> str:
+    """A number people can read and a parser can parse: no exponent, sensible precision."""
+    size = abs(value)
+    if size >= 100 or value == int(value):
+        return f"{value:.0f}"
+    if size >= 10:
+        return f"{value:.1f}"
+    if size >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table(rows: Sequence[Row]) -> list[str]:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+    for row in rows:
+        s: Summary = row.summary
+        cells = [row.measurement, row.client, row.condition, str(s.n), fmt(s.median),
+                 f"{fmt(s.p25)} – {fmt(s.p75)}", f"{fmt(s.low)} – {fmt(s.high)}", fmt(s.p95), row.unit,
+                 row.target or "—", row.verdict or "—"]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _kv_table(title: tuple[str, str], items: Sequence[tuple[str, str]]) -> list[str]:
+    lines = [f"| {title[0]} | {title[1]} |", "|---|---|"]
+    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in items]
+    return lines
+
+
+def render(
+    *,
+    rows: Sequence[Row],
+    machine: Sequence[tuple[str, str]],
+    versions: Sequence[tuple[str, str]],
+    targets: Sequence[tuple[str, str, str, str]],
+    growth: dict[str, list[dict[str, float]]],
+    breakdown: Sequence[tuple[str, float]],
+    analysis: Sequence[str],
+    changes: Sequence[str],
+    mode: str,
+    command: str,
+    started: _dt.datetime,
+    duration_s: float,
+) -> str:
+    out: list[str] = [
+        "# Benchmarks: plexpin_widget and python-plexapi's pin login",
+        "",
+        f"Generated by `{command}` on {started:%Y-%m-%d %H:%M} UTC ({mode} run, {duration_s / 60:.1f} min). "
+        "Every figure below comes from that run; regenerate rather than edit. Both clients talk to the "
+        "plex.tv emulator (`python -m plexpin_widget.emulator`) on loopback, served from a separate "
+        "process, at an added server latency of 0 ms and 100 ms (an emulator latency fault: the "
+        "request is handled on arrival and the answer held back).",
+        "",
+        "Each figure is a median with its spread: the interquartile range, the range and the p95 "
+        "over n samples. Benchmarks are not tests: nothing in the test suite asserts a time.",
+        "",
+        "## Targets",
+        "",
+        "| # | Target | Measured | Result |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {_cell(a)} | {_cell(b)} | {_cell(c)} | {_cell(d)} |" for a, b, c, d in targets]
+    if analysis:
+        out += ["", "### Where targets are missed or close, and why", ""]
+        out += [f"- {line}" for line in analysis]
+    if changes:
+        out += ["", "### Code changes made because of these measurements", ""]
+        out += [f"- {line}" for line in changes]
+    out += ["", "## Machine and versions", ""]
+    out += _kv_table(("Machine", "Value"), machine)
+    out += [""]
+    out += _kv_table(("Package", "Version"), versions)
+    for key, heading, text in SECTIONS:
+        section_rows = [r for r in rows if r.section == key]
+        if not section_rows:
+            continue
+        out += ["", f"## {heading}", "", text, ""]
+        out += table(section_rows)
+        if key == "scale" and growth:
+            out += ["", "### How cost grows with the number of logins", ""]
+            out += growth_table(growth)
+        if key == "import" and breakdown:
+            out += ["", "### Where the extra import time goes", "",
+                    "Self time under `python -X importtime` (inflated by the tracing itself; median of runs) "
+                    "of modules that `import plexpin_widget` loads and `import ipywidgets` does not.", "",
+                    "| Module or package | ms |", "|---|---|"]
+            out += [f"| {_cell(name)} | {fmt(ms)} |" for name, ms in breakdown]
+    out.append("")
+    return "\n".join(out)
+
+
+def growth_table(growth: dict[str, list[dict[str, float]]]) -> list[str]:
+    head = ("Client", "n", "CPU-s", "CPU-ms per login", "RSS KiB per login", "Peak RSS MiB", "Threads",
+            "Tokens", "Create all s", "All codes s", "Loop lag p95 ms", "Approval → token p95 ms",
+            "Check interval ms", "Emulator % of a core")
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    names = {"session": "LoginSession (engine)", "widget": "PlexPinLogin (engine + widget)"}
+    for kind, entries in growth.items():
+        for e in sorted(entries, key=lambda item: item["n"]):
+            cells = [names.get(kind, kind), fmt(e["n"]), fmt(e["cpu_s"]), fmt(e["cpu_ms_per_login"]),
+                     fmt(e["rss_kib_per_login"]), fmt(e["peak_rss_mib"]), fmt(e["threads"]), fmt(e["delivered"]),
+                     fmt(e["create_s"]), fmt(e["codes_s"]), fmt(e["lag_p95_ms"]), fmt(e["latency_p95_ms"]),
+                     fmt(e["interval_median_ms"]), fmt(e["emulator_busy"] * 100)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def rows_to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) for r in rows]
