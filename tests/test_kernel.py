@@ -240,3 +240,25 @@ def test_clicks_are_applied_on_the_main_thread(kernel: KernelSession) -> None:
         [("cancelled", True), ("requesting", True), ("waiting", True)]
     ), "every change happened on the kernel's main thread"
     close_login(kernel, "login_f")
+
+
+def test_interrupting_a_blocking_wait_leaves_the_widget_polling(kernel: KernelSession, emu: PlexTvEmulator) -> None:
+    """The README's advice: interrupting the kernel stops the wait, not the login."""
+    model_id = new_login(kernel, "login_i")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    code = kernel.models[model_id]["code"]
+    msg_id = kernel.submit("print('entering wait', flush=True)\nlogin_i.wait()")
+    kernel.read_until(
+        lambda m: m["msg_type"] == "stream"
+        and m["parent_header"].get("msg_id") == msg_id
+        and "entering wait" in m["content"]["text"],
+        timeout=10,
+    )
+    kernel.km.interrupt_kernel()
+    reply = kernel.wait_reply(msg_id)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+    # No cell runs now; the poll task must carry on and see the approval by itself.
+    token = emu.claim(code=code)
+    kernel.wait_model(model_id, lambda s: s.get("status") == "authorized", timeout=10)
+    assert_token_never_sent(kernel, token)
+    close_login(kernel, "login_i")
