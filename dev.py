@@ -21,7 +21,9 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 if sys.version_info < (3, 10):  # pragma: no cover - checked before anything else runs
@@ -117,11 +119,28 @@ class Step:
         self.passed = False
         self.seconds = 0.0
         self.detail = ""
+        self.counts = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def junit_counts(path: Path) -> dict[str, int] | None:
+    """Test counts from pytest's JUnit XML report (None if pytest wrote none)."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    total = failed = skipped = 0
+    for suite in suites:
+        total += int(suite.get("tests", 0))
+        failed += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skipped += int(suite.get("skipped", 0))
+    return {"passed": total - failed - skipped, "failed": failed, "skipped": skipped}
 
 
 def run_step(number: int, total: int, step: Step) -> None:
     python = step.python_getter()
-    cmd = [str(python), "-m", "pytest", *step.args]
+    report = Path(tempfile.mkdtemp(prefix="dev-py-")) / f"step{number}.xml"
+    cmd = [str(python), "-m", "pytest", *step.args, f"--junit-xml={report}"]
     shown = " ".join(shlex.quote(part) for part in [os.path.relpath(python, ROOT), "-m", "pytest", *step.args])
     say()
     say(RULE)
@@ -140,6 +159,11 @@ def run_step(number: int, total: int, step: Step) -> None:
         say(f"dev.py: {step.ok_codes[rc]}")
     else:
         step.detail = f"pytest exit code {rc}"
+    counts = junit_counts(report)
+    if counts is not None:
+        step.counts = counts
+    if not step.passed and step.counts["failed"] == 0:
+        step.counts["failed"] = 1  # pytest itself failed (collection, usage, crash)
 
 
 def cmd_test(extra: list[str]) -> int:
@@ -164,12 +188,16 @@ def cmd_test(extra: list[str]) -> int:
 
     passed = sum(s.passed for s in steps)
     failed = len(steps) - passed
+    tests = {key: sum(s.counts[key] for s in steps) for key in ("passed", "failed", "skipped")}
     say()
     say(RULE)
     for i, s in enumerate(steps, 1):
-        say(f"  {'PASS' if s.passed else 'FAIL'}  step {i}: {s.title} ({s.seconds:.1f} s; {s.detail})")
+        say(f"  {'PASS' if s.passed else 'FAIL'}  step {i}: {s.title} ({s.seconds:.1f} s; {s.detail}; "
+            f"{s.counts['passed']} passed, {s.counts['failed']} failed, {s.counts['skipped']} skipped)")
+    say(f"  steps: {passed} passed, {failed} failed")
     say(RULE)
-    say(f"dev.py: {passed} steps passed, {failed} failed")
+    # One plain closing line over all steps, for people and for CI logs alike.
+    say(f"dev.py: {tests['passed']} passed, {tests['failed']} failed, {tests['skipped']} skipped")
     return 0 if failed == 0 else 1
 
 

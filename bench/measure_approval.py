@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import random
 import time
 import uuid
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from common import (
     PLEXAPI,
     PLEXPIN,
@@ -200,7 +200,7 @@ def _requests(entries: list[dict[str, Any]]) -> tuple[int, int, list[float]]:
     """(all requests, pin requests, intervals between successive pin checks) of one login."""
     pin = [e for e in entries if e["path"].startswith("/api/v2/pins")]
     checks = sorted(e["at"] for e in entries if is_pin_check(e))
-    return len(entries), len(pin), [b - a for a, b in zip(checks, checks[1:])]
+    return len(entries), len(pin), [b - a for a, b in itertools.pairwise(checks)]
 
 
 def measure(sizes: Sizes, tmp: Path) -> tuple[list[Row], dict[str, object]]:

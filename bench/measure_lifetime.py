@@ -16,7 +16,6 @@ Two ways, which check each other:
 from __future__ import annotations
 
 import asyncio
-import math
 import subprocess
 import time
 import uuid
@@ -75,7 +74,7 @@ def _after_expiry(emu: Any, cid: str) -> int:
 
 def simulate_plexpin(latency: float, lifetime: int = LIFETIME) -> dict[str, float]:
     """Run ``PinFlow`` through a whole unapproved pin lifetime on a virtual clock."""
-    from plexpin_widget import PlexTvClient
+    from plexpin_widget import PlexPinError, PlexTvClient
     from plexpin_widget._flow import CheckPin, CreatePin, Expire, PinFlow, PinReceived, RequestFailed, TimerFired
 
     emu, clock = _virtual_emulator(lifetime)
@@ -97,7 +96,7 @@ def simulate_plexpin(latency: float, lifetime: int = LIFETIME) -> dict[str, floa
         try:
             pin = client.create_pin() if isinstance(action, CreatePin) else client.check_pin(action.pin_id)
             event: Any = PinReceived(action.seq, pin, sent_at=t)
-        except Exception as exc:  # a 404 would be a request after expiry; the flow must not make one
+        except PlexPinError as exc:  # a 404 would be a request after expiry; the flow must not make one
             event = RequestFailed(action.seq, exc)
         assert isinstance(action, (CreatePin, CheckPin))
         t += latency  # ...and its answer arrives one round trip later

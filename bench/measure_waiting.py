@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
 from common import (
     PLEXAPI,
     PLEXPIN,
@@ -30,6 +29,7 @@ from common import (
     finish_worker,
     is_pin_check,
     log_by_client,
+    run_worker,
     start_worker,
     verdict,
     worker_main,
@@ -38,6 +38,7 @@ from common import (
 SECTION = "waiting"
 TARGET_CPU_PER_MIN = 0.2
 SLICES = 6
+PER_CHECK_RUNS = 300
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -118,11 +119,44 @@ def plexapi_worker(url: str, cid: str, seconds: float) -> dict[str, Any]:
     return result
 
 
+def per_check_worker(url: str, cid: str, checks: int, stub_sniffio: bool) -> float:
+    """CPU seconds of one pin check through ``AsyncPlexTvClient``, averaged over ``checks``.
+
+    httpcore imports ``sniffio`` each time it asks which async library runs; without the
+    package installed (anyio 4 no longer needs it) that is a failed import, with a search of
+    ``sys.path``, every time. ``stub_sniffio`` puts a stand-in answering "asyncio" in
+    ``sys.modules`` to show what installing sniffio would save.
+    """
+    if stub_sniffio:
+        import sys
+        import types
+
+        module = types.ModuleType("sniffio")
+        module.current_async_library = lambda: "asyncio"  # type: ignore[attr-defined]
+        sys.modules["sniffio"] = module
+    from plexpin_widget import AsyncPlexTvClient
+
+    async def main() -> float:
+        client = AsyncPlexTvClient(product=PRODUCT, base_url=url, client_identifier=cid)
+        pin = await client.create_pin()
+        for _ in range(20):  # warm the connection and every lazy import
+            await client.check_pin(pin.id)
+        start = time.process_time()
+        for _ in range(checks):
+            await client.check_pin(pin.id)
+        spent = (time.process_time() - start) / checks
+        await client.aclose()
+        return spent
+
+    return asyncio.run(main())
+
+
 class Waiting:
     """Start both waiting processes (they run alongside other idle measurements), then collect."""
 
     def __init__(self, sizes: Sizes, tmp: Path) -> None:
         self.seconds = sizes.wait_seconds
+        self.tmp = tmp
         self.emu = EmulatorProcess(tmp)
         self.runs: list[tuple[str, str, subprocess.Popen[str]]] = []
         for client, task in ((PLEXPIN, "plexpin"), (PLEXAPI, "plexapi")):
@@ -135,6 +169,7 @@ class Waiting:
         rows: list[Row] = []
         label = f"0 ms, {self.seconds:g} s window"
         try:
+            rows.extend(self._per_check())
             for client, cid, proc in self.runs:
                 result = finish_worker(proc, timeout=self.seconds + 120)
                 if result["status"] != "waiting":
@@ -160,6 +195,17 @@ class Waiting:
             self.emu.stop()
         return rows
 
+    def _per_check(self) -> list[Row]:
+        rows = []
+        for stub, how in ((False, "sniffio not installed, as here"), (True, "sniffio importable")):
+            samples = [run_worker("measure_waiting.py", "per_check",
+                                  {"url": self.emu.url, "cid": f"bench-check-{uuid.uuid4().hex[:8]}",
+                                   "checks": PER_CHECK_RUNS, "stub_sniffio": stub}, self.tmp)
+                       for _ in range(3)]
+            rows.append(Row(SECTION, f"CPU per pin check, AsyncPlexTvClient ({how})", PLEXPIN,
+                            f"0 ms, {PER_CHECK_RUNS} checks × 3 processes", "CPU-ms", Summary.of(samples, 1000)))
+        return rows
+
 
 if __name__ == "__main__":
-    worker_main({"plexpin": plexpin_worker, "plexapi": plexapi_worker})
+    worker_main({"plexpin": plexpin_worker, "plexapi": plexapi_worker, "per_check": per_check_worker})

@@ -16,48 +16,50 @@ HEADER = ("Measurement", "Client", "Condition", "n", "Median", "IQR (p25 – p75
 #: (section key, heading, what was done and how to read it)
 SECTIONS: list[tuple[str, str, str]] = [
     ("cell_return", "1. Cell return time",
-     "From constructing the login to control returning to the caller. `PlexPinLogin(...)` is built "
+     ("From constructing the login to control returning to the caller. `PlexPinLogin(...)` is built "
      "inside a running asyncio loop, as in a kernel (no front end is connected, so no comm messages "
      "are sent). python-plexapi has no background start: the figure is `MyPlexPinLogin(...)` plus its "
      "first read of `.pin`, which blocks until plex.tv has created the pin. \"Pin creation 2 s\" is an "
-     "emulator latency fault on `POST /api/v2/pins`. The target is judged on the p95."),
+     "emulator latency fault on `POST /api/v2/pins`. The target is judged on the p95.")),
     ("time_to_code", "2. Time to code",
-     "From construction until the `code` trait is set (seen by a traitlets observer). For "
+     ("From construction until the `code` trait is set (seen by a traitlets observer). For "
      "python-plexapi the code is there when `.pin` returns, so this equals its cell return time. "
-     "The QR image is rendered right after the trait is set and is not part of this figure."),
+     "The QR image is rendered right after the trait is set and is not part of this figure.")),
     ("approval", "3. Approval-detection latency",
-     "From the claim (the moment the emulator's claim hook answered) to the token being available "
+     ("From the claim (the moment the emulator's claim hook answered) to the token being available "
      "in the client process. Claims are placed at evenly spread phases of each login's poll cycle "
      "(stratified, read from the emulator's log), so the median is the p50 and the p95 column is the "
      "p95 over that distribution. \"Time between pin checks\" is the poll cycle seen by the emulator "
      "(interval + one round trip); the claim hook's own round trip bounds how early the true claim "
-     "could have been."),
+     "could have been.")),
     ("requests", "4a. Requests per approved login",
-     "Counted in the emulator's log for the logins of section 3 (each login has its own client "
+     ("Counted in the emulator's log for the logins of section 3 (each login has its own client "
      "identifier). plexpin_widget also reads `/api/v2/user` once after sign-in, to show who signed "
-     "in; python-plexapi users do the same with `MyPlexAccount(token)`, outside the login."),
+     "in; python-plexapi users do the same with `MyPlexAccount(token)`, outside the login.")),
     ("lifetime", "4b. Requests over a whole pin lifetime, nobody approving",
-     "Simulated rows run the clients' real scheduling code on a virtual clock against an in-process "
+     ("Simulated rows run the clients' real scheduling code on a virtual clock against an in-process "
      "emulator (900 s pins): `PinFlow` for plexpin_widget, `MyPlexPinLogin._pollLogin` for "
      "python-plexapi. Emulator rows are real logins against the emulator process with short-lived "
      "pins, counted in its log (3 logins each). \"After expiry\" counts requests the server "
-     "received after the pin had expired (each gets a 404)."),
+     "received after the pin had expired (each gets a 404).")),
     ("waiting", "5. Waiting cost",
-     "One login waiting, unapproved, in a process of its own. CPU is `time.process_time()` over "
+     ("One login waiting, unapproved, in a process of its own. CPU is `time.process_time()` over "
      "equal slices of the window, scaled to a minute; threads and TCP sockets are sampled with psutil "
-     "at each slice end. \"Threads added\" subtracts the count before the login existed."),
+     "at each slice end. \"Threads added\" subtracts the count before the login existed.")),
     ("scale", "6. Scale",
-     "n logins in one process on one event loop, each with its own client identifier; every pin is "
+     ("n logins in one process on one event loop, each with its own client identifier; every pin is "
      "approved at a random moment within the window by the benchmark runner (another process). CPU "
      "is the worker's `time.process_time()` from the first login to the last token; peak RSS is "
      "`ru_maxrss`. The emulator runs in its own process; its CPU use shows whether it was the "
-     "bottleneck. Each row is one run (n = 1 in the table)."),
+     "bottleneck. Each row is one run (n = 1 in the table). Runs of at most 100 logins were run side "
+     "by side (each in its own worker and emulator process) to save wall-clock time; the larger ones "
+     "ran alone.")),
     ("import", "7. Import time",
-     "Each sample is a fresh interpreter timing only the import statement, with bytecode already "
+     ("Each sample is a fresh interpreter timing only the import statement, with bytecode already "
      "compiled (as pip leaves an installed package; the run keeps it in a private cache, "
      "`PYTHONPYCACHEPREFIX`). The modules are timed in turn in each round; the difference is taken "
      "per round. The last row imports plexpin_widget after `ipykernel.kernelapp` and ipywidgets, "
-     "which is what the first cell of a notebook pays."),
+     "which is what the first cell of a notebook pays.")),
 ]
 
 
@@ -112,15 +114,23 @@ def render(
     out: list[str] = [
         "# Benchmarks: plexpin_widget and python-plexapi's pin login",
         "",
-        f"Generated by `{command}` on {started:%Y-%m-%d %H:%M} UTC ({mode} run, {duration_s / 60:.1f} min). "
+        (f"Generated by `{command}` on {started:%Y-%m-%d %H:%M} UTC ({mode} run, {duration_s / 60:.1f} min). "
         "Every figure below comes from that run; regenerate rather than edit. Both clients talk to the "
         "plex.tv emulator (`python -m plexpin_widget.emulator`) on loopback, served from a separate "
         "process, at an added server latency of 0 ms and 100 ms (an emulator latency fault: the "
-        "request is handled on arrival and the answer held back).",
+        "request is handled on arrival and the answer held back)."),
         "",
-        "Each figure is a median with its spread: the interquartile range, the range and the p95 "
-        "over n samples. Benchmarks are not tests: nothing in the test suite asserts a time.",
+        ("Each figure is a median with its spread: the interquartile range, the range and the p95 "
+        "over n samples. Benchmarks are not tests: nothing in the test suite asserts a time."),
         "",
+    ]
+    if any("the machine was shared" in value for _, value in machine):
+        out += [
+            ("**The machine was shared with other work during this run** (see *Machine and versions*): "
+            "wall-clock figures carry that noise; CPU time, memory, thread and request counts much less so."),
+            "",
+        ]
+    out += [
         "## Targets",
         "",
         "| # | Target | Measured | Result |",
@@ -148,8 +158,8 @@ def render(
             out += growth_table(growth)
         if key == "import" and breakdown:
             out += ["", "### Where the extra import time goes", "",
-                    "Self time under `python -X importtime` (inflated by the tracing itself; median of runs) "
-                    "of modules that `import plexpin_widget` loads and `import ipywidgets` does not.", "",
+                    ("Self time under `python -X importtime` (inflated by the tracing itself; median of runs) "
+                    "of modules that `import plexpin_widget` loads and `import ipywidgets` does not."), "",
                     "| Module or package | ms |", "|---|---|"]
             out += [f"| {_cell(name)} | {fmt(ms)} |" for name, ms in breakdown]
     out.append("")

@@ -111,14 +111,8 @@ def _decoy_pillow(tmp_path: Path) -> Path:
     return marker
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qrcode>=8 tries `import PIL` in qrcode/image/styles/moduledrawers/__init__.py on "
-    "`import qrcode` (and swallows ImportError), so an installed Pillow would be loaded",
-)
-def test_pillow_import_is_never_even_attempted(tmp_path: Path) -> None:
-    marker = _decoy_pillow(tmp_path)
-    # Rendering still works when "Pillow" fails to import...
+def test_rendering_does_not_need_pillow_even_when_a_broken_one_is_installed(tmp_path: Path) -> None:
+    # qrcode itself probes for Pillow on import and carries on without it; our PNG and text
+    # renderers must never need it, even when the installed "Pillow" cannot be imported.
+    _decoy_pillow(tmp_path)
     assert _render_in_subprocess([str(tmp_path)]) == "[]"
-    # ...but the import is attempted (this is the part that fails today).
-    assert not marker.exists()
