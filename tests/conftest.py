@@ -17,3 +17,58 @@ else:
     )
     if os.environ.get("CI", "").strip().lower() == "true":
         settings.load_profile("ci")
+
+
+# --------------------------------------------------------------------------- shared fixtures
+
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+#: The poll interval of in-process logins: short, so that tests of whole logins stay fast.
+FAST_POLL = 0.05
+
+
+@pytest.fixture
+def private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config folder of the test's own, the file store, and no token or URL from outside.
+
+    Modules use it with ``pytestmark = pytest.mark.usefixtures("private_config")``, or ask for it
+    by name to get the folder."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(folder))
+    # No token from the environment or the OS keyring may sign these logins in.
+    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
+    for name in ("PLEX_TOKEN", "PLEXPIN_BASE_URL", "PLEXPIN_CLIENT_IDENTIFIER"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
+@pytest.fixture
+def emu() -> Any:
+    """A fresh in-process plex.tv emulator (a module may override this fixture)."""
+    from plexpin_widget.emulator import PlexTvEmulator
+
+    return PlexTvEmulator()
+
+
+@pytest.fixture
+def make_login(emu: Any, private_config: Path) -> Iterator[Callable[..., Any]]:
+    """Build PlexPinLogin widgets talking to ``emu`` in-process; all are closed afterwards."""
+    from plexpin_widget import PlexPinLogin
+
+    made: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        kwargs.setdefault("product", "Test login")
+        kwargs.setdefault("poll_interval", FAST_POLL)
+        kwargs.setdefault("transport", emu.transport())
+        login = PlexPinLogin(**kwargs)
+        made.append(login)
+        return login
+
+    yield make
+    for login in made:
+        login.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,13 +27,7 @@ from plexpin_widget._account import (
 from plexpin_widget._models import Connection
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 
-
-@pytest.fixture(autouse=True)
-def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
-    for name in ("PLEX_TOKEN", "PLEXPIN_BASE_URL", "PLEXPIN_CLIENT_IDENTIFIER"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("private_config")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,11 @@ import pytest
 from plexpin_widget import PlexPinLogin
 from plexpin_widget._store import TokenStore
 from plexpin_widget.emulator import PlexTvEmulator
+from helpers import poll_until
+
+pytestmark = pytest.mark.usefixtures("private_config")
 
 POLL = 0.05
-
-
-@pytest.fixture(autouse=True)
-def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
-    for name in ("PLEX_TOKEN", "PLEXPIN_BASE_URL", "PLEXPIN_CLIENT_IDENTIFIER"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "config"
 
 
 @pytest.fixture
@@ -38,31 +32,6 @@ def emu() -> PlexTvEmulator:
     emulator = PlexTvEmulator()
     emulator.auto_claim(0)
     return emulator
-
-
-@pytest.fixture
-def make_login(emu: PlexTvEmulator) -> Iterator[Callable[..., PlexPinLogin]]:
-    made: list[PlexPinLogin] = []
-
-    def make(**kwargs: Any) -> PlexPinLogin:
-        kwargs.setdefault("product", "Remember tests")
-        kwargs.setdefault("poll_interval", POLL)
-        kwargs.setdefault("transport", emu.transport())
-        login = PlexPinLogin(**kwargs)
-        made.append(login)
-        return login
-
-    yield make
-    for login in made:
-        login.close()
-
-
-def poll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.005)
 
 
 def pin_requests(emu: PlexTvEmulator) -> int:
@@ -120,13 +89,13 @@ def remember_once(make_login: Callable[..., PlexPinLogin]) -> str:
 # --------------------------------------------------------------------------- remembering
 
 
-def test_remember_is_off_by_default(make_login: Callable[..., PlexPinLogin], _private_config: Path) -> None:
+def test_remember_is_off_by_default(make_login: Callable[..., PlexPinLogin], private_config: Path) -> None:
     login = make_login()
     login.wait(5)
     assert login.remember is False
     assert login._view.remember_box.value is False
     assert TokenStore().load(login.client_identifier, login.base_url) is None
-    assert not (_private_config / "tokens").exists() or not any((_private_config / "tokens").iterdir())
+    assert not (private_config / "tokens").exists() or not any((private_config / "tokens").iterdir())
 
 
 def test_remembered_sign_in_needs_no_code(make_login: Callable[..., PlexPinLogin], emu: PlexTvEmulator) -> None:
@@ -146,7 +115,7 @@ def test_remembered_sign_in_needs_no_code(make_login: Callable[..., PlexPinLogin
 
 
 def test_ticking_after_sign_in_stores_and_unticking_deletes(
-    make_login: Callable[..., PlexPinLogin], _private_config: Path
+    make_login: Callable[..., PlexPinLogin], private_config: Path
 ) -> None:
     login = make_login()
     token = login.wait(5)
@@ -156,7 +125,7 @@ def test_ticking_after_sign_in_stores_and_unticking_deletes(
     assert login.remember is True
     assert store.load(login.client_identifier, login.base_url).token == token  # type: ignore[union-attr]
     assert "Remembered on this computer" in login._view.notice.value
-    assert str(_private_config) not in login.notice  # a home folder's path would name its owner
+    assert str(private_config) not in login.notice  # a home folder's path would name its owner
     login._view.remember_box.value = False
     assert store.load(login.client_identifier, login.base_url) is None
     assert "no longer remembers" in login.notice
@@ -299,7 +268,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 
 
 def test_remembered_in_a_keyring(
-    make_login: Callable[..., PlexPinLogin], emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch, _private_config: Path
+    make_login: Callable[..., PlexPinLogin], emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch, private_config: Path
 ) -> None:
     monkeypatch.delenv("PLEXPIN_KEYRING")
     previous = keyring.get_keyring()
@@ -308,7 +277,7 @@ def test_remembered_in_a_keyring(
     try:
         token = remember_once(make_login)
         assert list(backend.entries.values()) == [token]
-        files = list((_private_config / "tokens").iterdir())
+        files = list((private_config / "tokens").iterdir())
         assert [f.suffix for f in files] == [".keyring"]  # only the marker, no token on disk
         assert all(token not in f.read_text() for f in files)
         login = make_login()

@@ -27,60 +27,15 @@ from plexpin_widget import (
     PlexPinLogin,
 )
 from plexpin_widget.emulator import LoggedRequest, PlexTvEmulator
+from helpers import poll_until, apoll_until
+
+pytestmark = pytest.mark.usefixtures("private_config")
 
 POLL = 0.05
 POLLER = "plexpin_widget poller"
 
 
-@pytest.fixture(autouse=True)
-def _private_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("PLEXPIN_BASE_URL", raising=False)
-    monkeypatch.delenv("PLEXPIN_CLIENT_IDENTIFIER", raising=False)
-    # No token from the environment or the OS keyring may sign these logins in.
-    monkeypatch.delenv("PLEX_TOKEN", raising=False)
-    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
-
-
-@pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
-
-
-@pytest.fixture
-def make_login(emu: PlexTvEmulator) -> Any:
-    made: list[PlexPinLogin] = []
-
-    def make(**kwargs: Any) -> PlexPinLogin:
-        kwargs.setdefault("product", "Session tests")
-        kwargs.setdefault("poll_interval", POLL)
-        kwargs.setdefault("transport", emu.transport())
-        login = PlexPinLogin(**kwargs)
-        made.append(login)
-        return login
-
-    yield make
-    for login in made:
-        login.close()
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def poll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.005)
-
-
-async def apoll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.005)
 
 
 def pollers() -> list[asyncio.Task[Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import html
 import html.parser
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,41 +20,11 @@ from plexpin_widget._qr import qr_png
 from plexpin_widget._view import LoginView, ViewState, fallback_html, fallback_text
 from plexpin_widget.emulator import PlexTvEmulator
 
+pytestmark = pytest.mark.usefixtures("private_config")
+
 POLL = 0.05
 HOSTILE = "<img src=x onerror=alert(1)>"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture(autouse=True)
-def _private_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("PLEXPIN_BASE_URL", raising=False)
-    monkeypatch.delenv("PLEXPIN_CLIENT_IDENTIFIER", raising=False)
-    # No token from the environment or the OS keyring may sign these logins in.
-    monkeypatch.delenv("PLEX_TOKEN", raising=False)
-    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
-
-
-@pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
-
-
-@pytest.fixture
-def make_login(emu: PlexTvEmulator) -> Any:
-    made: list[PlexPinLogin] = []
-
-    def make(**kwargs: Any) -> PlexPinLogin:
-        kwargs.setdefault("product", "Widget tests")
-        kwargs.setdefault("poll_interval", POLL)
-        kwargs.setdefault("transport", emu.transport())
-        login = PlexPinLogin(**kwargs)
-        made.append(login)
-        return login
-
-    yield make
-    for login in made:
-        login.close()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -125,13 +94,6 @@ def anchors(markup: str) -> list[dict[str, str | None]]:
     parser = _Anchors()
     parser.feed(markup)
     return parser.anchors
-
-
-def poll_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 # --------------------------------------------------------------------------- while waiting

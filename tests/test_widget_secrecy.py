@@ -24,23 +24,11 @@ from ipywidgets.widgets import widget as widget_module
 from plexpin_widget import LoginCancelledError, LoginFailedError, PlexPinLogin
 from plexpin_widget.emulator import PlexTvEmulator
 
+pytestmark = pytest.mark.usefixtures("private_config")
+
 POLL = 0.05
 SYNCED = ("status", "code", "auth_url", "seconds_left", "error")
 KERNEL_ONLY = ("token", "pin", "user")
-
-
-@pytest.fixture(autouse=True)
-def _private_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("PLEXPIN_BASE_URL", raising=False)
-    monkeypatch.delenv("PLEXPIN_CLIENT_IDENTIFIER", raising=False)
-    monkeypatch.delenv("PLEX_TOKEN", raising=False)
-    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
-
-
-@pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
 
 
 @pytest.fixture

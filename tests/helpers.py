@@ -1,0 +1,25 @@
+"""Waiting helpers for tests: poll a condition until it holds, with a deadline (never a bare sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+def poll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    """Return as soon as ``condition()`` is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.005)
+
+
+async def apoll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    """Like :func:`poll_until`, yielding to the event loop between checks."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.005)
