@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import inspect
 import logging
 import socket
 import threading
@@ -144,10 +145,29 @@ class EmulatorServer:
             await self._stopping.wait()
         finally:
             server.close()
-            for task in list(self._connections):
-                task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._end_connections()
             await server.wait_closed()
+
+    async def _end_connections(self) -> None:
+        """End every task of this loop, so that no connection outlives the loop.
+
+        A connection accepted just before ``server.close()`` may still be on its way to
+        :meth:`_on_connection` (asyncio's accept task, or a handler not yet started); such a
+        handler would miss the cancel and be left pending on a closed loop with its socket
+        open, and a later run would meet it in ``_connections``. A handler that has not started
+        cannot close its socket when cancelled, so each is first let start.
+        """
+        current = asyncio.current_task()
+        while True:
+            others = [task for task in asyncio.all_tasks() if task is not current]
+            if not others:
+                return
+            if any(inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED for task in others):
+                await asyncio.sleep(0)
+                continue
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
     # ------------------------------------------------------------------ one connection
 
