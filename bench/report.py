@@ -53,13 +53,17 @@ SECTIONS: list[tuple[str, str, str]] = [
      "`ru_maxrss`. The emulator runs in its own process; its CPU use shows whether it was the "
      "bottleneck. Each row is one run (n = 1 in the table). Runs of at most 100 logins were run side "
      "by side (each in its own worker and emulator process) to save wall-clock time; the larger ones "
-     "ran alone.")),
+     "ran alone. Approval → token is measured here from the moment the runner saw the claim hook's "
+     "answer; on a busy machine that moment can be recorded a few ms late, so a value may come out "
+     "slightly negative.")),
     ("import", "7. Import time",
      ("Each sample is a fresh interpreter timing only the import statement, with bytecode already "
      "compiled (as pip leaves an installed package; the run keeps it in a private cache, "
      "`PYTHONPYCACHEPREFIX`). The modules are timed in turn in each round; the difference is taken "
-     "per round. The last row imports plexpin_widget after `ipykernel.kernelapp` and ipywidgets, "
-     "which is what the first cell of a notebook pays.")),
+     "per round. The package loads its widget and HTTP clients on first use, so the target is judged "
+     "on `from plexpin_widget import PlexPinLogin`, which loads all a login needs; a bare "
+     "`import plexpin_widget` is shown too. One row imports the widget after `ipykernel.kernelapp` and "
+     "ipywidgets, which is what the first cell of a notebook pays.")),
 ]
 
 
@@ -159,7 +163,7 @@ def render(
         if key == "import" and breakdown:
             out += ["", "### Where the extra import time goes", "",
                     ("Self time under `python -X importtime` (inflated by the tracing itself; median of runs) "
-                    "of modules that `import plexpin_widget` loads and `import ipywidgets` does not."), "",
+                    "of modules that `from plexpin_widget import PlexPinLogin` loads and `import ipywidgets` does not."), "",
                     "| Module or package | ms |", "|---|---|"]
             out += [f"| {_cell(name)} | {fmt(ms)} |" for name, ms in breakdown]
     out.append("")

@@ -49,7 +49,7 @@ CHANGES: list[str] = [
     "the latest. The emulator rounds `expiresIn` up (plex.tv does not document its rounding), so "
     "an answer in the last second moved the deadline up to a second past the real expiry and the "
     "final check reached the server after the pin had expired (one 404 per unapproved login, in "
-    "both the simulation and the emulator runs). `tests/test_fuzz.py`'s deadline assertion was "
+    "both the simulation and the emulator runs). `tests/test_fuzz_flow.py`'s deadline assertion was "
     "updated to the new rule."),
 ]
 
@@ -254,7 +254,8 @@ def targets_and_analysis(rows: Sequence[Row], details: dict[str, Any]) -> tuple[
                          f"n={f(last['n'])}; ≤ {f(max_threads)} threads; tokens "
                          f"{'all' if all_tokens else 'NOT all'} delivered")
             linear_ok = linear_ok and ratio <= 1.5 and rss_ratio <= 1.5 and all_tokens and max_threads <= 16
-            slow = [e for e in entries if e["interval_median_ms"] > 1500]
+            # Saturated: checks clearly slower than interval + round trip, or the loop lagging.
+            slow = [e for e in entries if e["interval_median_ms"] > 1200 or e["lag_p95_ms"] > 250]
             if slow:
                 e = slow[0]
                 analysis.append(
@@ -296,9 +297,10 @@ def targets_and_analysis(rows: Sequence[Row], details: dict[str, Any]) -> tuple[
         targets.append(("6", ("Linear growth (per-login cost within ×1.5 across the series), one event loop, no "
                         "thread per login, every token delivered"), "; ".join(parts), "met" if linear_ok else "MISSED"))
 
-    extra = _find(rows, "import", PLEXPIN, "import plexpin_widget −")
+    extra = _find(rows, "import", PLEXPIN, "from plexpin_widget import PlexPinLogin −")
     if extra:
-        targets.append(("7", "`import plexpin_widget` at most 50 ms more than `import ipywidgets`",
+        targets.append(("7", ("`import plexpin_widget` at most 50 ms more than `import ipywidgets` (judged on "
+                              "`from plexpin_widget import PlexPinLogin`, which loads the whole login)"),
                         f"+{f(extra[0].summary.median)} ms (median of paired runs)", extra[0].verdict))
         if extra[0].verdict != "met" and details.get("breakdown"):
             top = ", ".join(f"{name} {f(ms)} ms" for name, ms in details["breakdown"][:5])

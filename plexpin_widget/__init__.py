@@ -7,9 +7,11 @@
 The token arrives as the observable, never-synced trait ``login.token``.
 """
 
-from ._account import ConnectionAttempt, PlexApiMissingError, ServerConnectionError, ServerNotFoundError
-from ._client import AsyncPlexTvClient, PlexTvClient
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
+    CertificateError,
     ConfigurationError,
     InvalidTokenError,
     LoginCancelledError,
@@ -35,9 +37,39 @@ from ._sources import FoundToken, find_token
 from ._store import TokenStore
 from ._urls import auth_url, resolve_base_url
 from ._version import __version__
-from ._widget import PlexPinLogin
+
+if TYPE_CHECKING:
+    from ._account import ConnectionAttempt, PlexApiMissingError, ServerConnectionError, ServerNotFoundError
+    from ._client import AsyncPlexTvClient, PlexTvClient
+    from ._widget import PlexPinLogin
+
+# Loaded on first use: the widget needs ipywidgets and the clients need httpx, and neither is
+# wanted by `plexpin login` (which imports this package) or by code that only reads the models.
+_LAZY = {
+    "ConnectionAttempt": "._account",
+    "PlexApiMissingError": "._account",
+    "ServerConnectionError": "._account",
+    "ServerNotFoundError": "._account",
+    "PlexPinLogin": "._widget",
+    "PlexTvClient": "._client",
+    "AsyncPlexTvClient": "._client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
+    "CertificateError",
     "AsyncPlexTvClient",
     "ClientIdentity",
     "ConfigurationError",

@@ -12,13 +12,11 @@ emulator ever reaches the real plex.tv.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from ._client import PlexTvClient
 from ._errors import PlexPinError
 from ._identity import ClientIdentity
 from ._models import Connection, PlexResource
@@ -92,6 +90,8 @@ def list_resources(
     transport: Any = None,
 ) -> list[PlexResource]:
     """The account's devices (servers, players…), each with its connections and access token."""
+    from ._client import PlexTvClient  # httpx is loaded when first needed, not on import
+
     with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
         return client.get_resources(token, include_https=True, include_relay=True, include_ipv6=True)
 
@@ -285,6 +285,8 @@ def connect_server(
         if not plan:
             attempts.append(ConnectionAttempt(resource.name, "-", "(none)", "plex.tv lists no usable connection"))
             continue
+        import concurrent.futures
+
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(plan)), thread_name_prefix="plexpin-connect")
         try:
             futures = [

@@ -11,7 +11,6 @@ are built from the endpoint, the status and Plex's own error code and message.
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import functools
 import json
 import logging
@@ -25,6 +24,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from ._errors import (
+    CertificateError,
     ConfigurationError,
     InvalidTokenError,
     MalformedResponseError,
@@ -117,6 +117,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         seconds = float(text)
     except ValueError:
+        import email.utils  # rare (HTTP-date form); keeps the package's import light
+
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
@@ -203,9 +205,10 @@ def _transport_error(call: _Call[Any], exc: httpx.HTTPError) -> TransportError:
     if bad_certificate is not None:
         # Verification is never turned off; say plainly why the connection was refused.
         reason = bad_certificate.verify_message or "certificate verify failed"
-        return NetworkError(
+        return CertificateError(
             f"{call.endpoint} failed: the server's TLS certificate could not be verified ({reason})",
             endpoint=call.endpoint,
+            reason=reason,
         )
     return NetworkError(f"{call.endpoint} failed: {kind}", endpoint=call.endpoint)
 

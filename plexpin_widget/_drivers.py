@@ -12,18 +12,20 @@ blocking driver through a thread-safe inbox, never applied to the flow from the 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import asyncio
 
-from ._client import AsyncPlexTvClient, PlexTvClient
+    from ._client import AsyncPlexTvClient, PlexTvClient
+
 from ._errors import (
     ConfigurationError,
     LoginCancelledError,
@@ -58,6 +60,11 @@ _TICK = 1.0
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
+    # No loop can run where asyncio was never imported (a plain script), and not importing it
+    # there keeps `import plexpin_widget` light; everywhere else it is already loaded.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -77,8 +84,11 @@ def _validate_timeout(timeout: float | None) -> float | None:
 def validate_request_timeout(value: Any) -> Any:
     # Checked here, not when the first client is built: by then the error would surface inside
     # the poll task (a kernel would only log it) and name the client's "timeout" argument.
-    if isinstance(value, httpx.Timeout):
-        return value
+    if not isinstance(value, (int, float)):
+        import httpx
+
+        if isinstance(value, httpx.Timeout):
+            return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigurationError("request_timeout", f"must be a positive number of seconds, not {value!r}")
     return float(value)
@@ -160,6 +170,8 @@ class LoginSession:
 
     async def aclose(self) -> None:
         """Like :meth:`close`, and wait until the poll task has really finished."""
+        import asyncio
+
         # Taken before close(): cancelling the task also drops the session's reference to it.
         task = self._task
         self.close()
@@ -185,6 +197,8 @@ class LoginSession:
 
     async def wait_async(self, timeout: float | None = None) -> str:
         """Await the sign-in and return the token; same errors as :meth:`wait`."""
+        import asyncio
+
         timeout = _validate_timeout(timeout)
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -346,6 +360,11 @@ class LoginSession:
             logger.error("plexpin_widget: the poll task stopped: %s", type(error).__name__)
 
     async def _run_async(self) -> None:
+        import asyncio
+
+        # The clients (and httpx) load here, after the cell that built the widget has returned.
+        from ._client import AsyncPlexTvClient
+
         client = AsyncPlexTvClient(
             self.identity,
             base_url=self.base_url,
@@ -379,6 +398,8 @@ class LoginSession:
         """Sleep until ``action`` is due, waking each second for the countdown.
 
         Returns False if the flow moved on meanwhile (someone else took the action)."""
+        import asyncio
+
         while True:
             with self._lock:
                 if self.flow.pending is not action:
@@ -413,6 +434,10 @@ class LoginSession:
 
     def _blocking_client(self) -> PlexTvClient:
         if self._sync_client is None or self._sync_client.is_closed:
+            import httpx
+
+            from ._client import PlexTvClient
+
             transport = self._transport
             if transport is not None and not isinstance(transport, httpx.BaseTransport):
                 # Falling back to a default transport would send a test's requests to plex.tv.

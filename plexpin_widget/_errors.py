@@ -7,6 +7,7 @@
     ├── TransportError                           no usable HTTP answer (retryable)
     │   ├── RequestTimeoutError
     │   └── NetworkError
+    │       └── CertificateError                 TLS verification failed (not retryable)
     ├── MalformedResponseError                   an answer that is not the JSON we expect (retryable)
     ├── PlexApiError                             plex.tv answered with an error status
     │   ├── MissingClientIdentifierError         400, Plex code 1000
@@ -27,6 +28,7 @@ and Plex's own error code and message only.
 from __future__ import annotations
 
 __all__ = [
+    "CertificateError",
     "ConfigurationError",
     "InvalidTokenError",
     "LoginCancelledError",
@@ -83,6 +85,21 @@ class RequestTimeoutError(TransportError):
 
 class NetworkError(TransportError):
     """The connection could not be made or was broken."""
+
+
+class CertificateError(NetworkError):
+    """The server's TLS certificate could not be verified.
+
+    Not retried: waiting does not fix a certificate, and verification is never turned off.
+    Usually a proxy that intercepts TLS, or a missing system CA bundle. ``reason`` is the
+    verifier's own words.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, endpoint: str = "", reason: str = "") -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.reason = reason
 
 
 class MalformedResponseError(PlexPinError):

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
-import qrcode
-import qrcode.constants
-import qrcode.image.pure
+
+def _qrcode() -> Any:
+    # Imported on first use: a QR is drawn once per code, and qrcode is slow to import.
+    import qrcode
+    import qrcode.constants
+    import qrcode.image.pure
+
+    return qrcode
 
 __all__ = ["qr_png", "qr_text"]
 
 
 def _matrix(data: str, border: int) -> list[list[bool]]:
+    qrcode = _qrcode()
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=border)
     code.add_data(data)
     code.make(fit=True)
@@ -23,6 +30,7 @@ def qr_png(data: str, *, box_size: int = 6, border: int = 4) -> bytes:
 
     qrcode's default factory needs Pillow; the pure-Python PyPNG factory is named explicitly.
     """
+    qrcode = _qrcode()
     code = qrcode.QRCode(
         error_correction=qrcode.constants.ERROR_CORRECT_M,
         box_size=box_size,

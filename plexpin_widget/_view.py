@@ -15,6 +15,7 @@ import urllib.parse
 import ipywidgets as widgets
 
 from ._errors import (
+    CertificateError,
     InvalidTokenError,
     MalformedResponseError,
     PlexApiError,
@@ -65,6 +66,11 @@ def describe_error(error: BaseException | None, *, retrying: bool) -> str:
     if isinstance(error, RateLimitedError):
         wait = f" for {error.retry_after:.0f} s" if error.retry_after else ""
         return f"plex.tv asked us to slow down{wait}.{suffix}"
+    if isinstance(error, CertificateError):
+        return (
+            f"plex.tv's TLS certificate could not be verified ({error.reason}). A proxy that "
+            "intercepts HTTPS, or missing system certificates, can cause this."
+        )
     if isinstance(error, TransportError):
         return f"Cannot reach plex.tv right now ({type(error).__name__}).{suffix}"
     if isinstance(error, ServerError):

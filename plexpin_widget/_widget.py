@@ -9,13 +9,11 @@ in the kernel, so they cannot end up in a saved notebook.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import ipywidgets as widgets
 import traitlets
 
-from ._account import connect_server, list_resources, plexapi_account
 from ._drivers import LoginSession, validate_request_timeout
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
@@ -26,6 +24,9 @@ from ._store import TokenStore
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
 from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["PlexPinLogin"]
 
@@ -205,10 +206,23 @@ class PlexPinLogin(widgets.VBox):
 
     def _sync_transport(self) -> httpx.BaseTransport | None:
         transport = self._transport
-        return transport if isinstance(transport, httpx.BaseTransport) else None
+        if transport is None:
+            return None
+        import httpx
+
+        if isinstance(transport, httpx.BaseTransport):
+            return transport
+        # Dropping it would send these requests to the real base URL instead of the test's.
+        raise ConfigurationError(
+            "transport",
+            f"{type(transport).__name__} only supports asyncio; resources(), account() and server() "
+            "need an httpx.BaseTransport",
+        )
 
     def resources(self) -> list[PlexResource]:
         """The account's servers and other devices, with their connections (blocks briefly)."""
+        from ._account import list_resources
+
         return list_resources(
             self._require_token(), identity=self._session.identity, base_url=self.base_url,
             timeout=self._request_timeout, transport=self._sync_transport(),
@@ -216,6 +230,8 @@ class PlexPinLogin(widgets.VBox):
 
     def account(self) -> Any:
         """The account as a python-plexapi ``MyPlexAccount`` (needs ``plexpin_widget[plexapi]``)."""
+        from ._account import plexapi_account
+
         return plexapi_account(
             self._require_token(), identity=self._session.identity, base_url=self.base_url,
             timeout=self._request_timeout,
@@ -226,6 +242,8 @@ class PlexPinLogin(widgets.VBox):
         reached through its best connection: local, then remote, relay last. Needs
         ``plexpin_widget[plexapi]``; raises ``ServerConnectionError`` naming every connection
         tried when none answers."""
+        from ._account import connect_server
+
         return connect_server(
             self._require_token(), name, identity=self._session.identity, base_url=self.base_url,
             timeout=self._request_timeout, transport=self._sync_transport(),

@@ -55,8 +55,10 @@ EXPECTED = {
     "## 6. Scale": [("tokens delivered", "plexpin_widget LoginSession"), ("peak RSS", "plexpin_widget LoginSession"),
                     ("tokens delivered", "plexpin_widget PlexPinLogin"), ("CPU per login", "plexpin_widget PlexPinLogin"),
                     ("threads in the process", "plexpin_widget PlexPinLogin")],
-    "## 7. Import time": [("import plexpin_widget", "plexpin_widget"), ("import ipywidgets", "ipywidgets"),
-                          ("import plexpin_widget − import ipywidgets", "plexpin_widget")],
+    "## 7. Import time": [("from plexpin_widget import PlexPinLogin", "plexpin_widget"),
+                          ("import ipywidgets", "ipywidgets"),
+                          ("from plexpin_widget import PlexPinLogin − import ipywidgets", "plexpin_widget"),
+                          ("import plexpin_widget alone", "plexpin_widget")],
 }
 NUMBER = r"-?\d+(?:\.\d+)?"
 PAIR = re.compile(rf"^({NUMBER}) – ({NUMBER})$")

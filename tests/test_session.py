@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import plexpin_widget._drivers as drivers
+import plexpin_widget._client as client_module
 from plexpin_widget import (
     ConfigurationError,
     LoginCancelledError,
@@ -289,12 +289,12 @@ async def test_close_leaves_nothing_behind(
 ) -> None:
     clients: list[Any] = []
 
-    class RecordingClient(drivers.AsyncPlexTvClient):
+    class RecordingClient(client_module.AsyncPlexTvClient):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             clients.append(self)
 
-    monkeypatch.setattr(drivers, "AsyncPlexTvClient", RecordingClient)
+    monkeypatch.setattr(client_module, "AsyncPlexTvClient", RecordingClient)  # the driver imports it when it runs
     threads_before = set(threading.enumerate())
     login = make_login()
     await apoll_until(lambda: len(checks(emu)) >= 1, what="polling")
@@ -318,12 +318,12 @@ async def test_aclose_returns_once_the_poll_task_has_ended(make_login: Any, emu:
 def test_script_close_closes_the_blocking_client(make_login: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     clients: list[Any] = []
 
-    class RecordingClient(drivers.PlexTvClient):
+    class RecordingClient(client_module.PlexTvClient):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             clients.append(self)
 
-    monkeypatch.setattr(drivers, "PlexTvClient", RecordingClient)
+    monkeypatch.setattr(client_module, "PlexTvClient", RecordingClient)
     threads_before = set(threading.enumerate())
     login = make_login()
     assert login.status == "waiting" and clients and not clients[0].is_closed

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 import plexpin_widget
-from plexpin_widget import AsyncPlexTvClient, NetworkError, PlexPinError, PlexTvClient, _client
+from plexpin_widget import AsyncPlexTvClient, CertificateError, NetworkError, PlexPinLogin, PlexPinError, PlexTvClient, _client
 
 PACKAGE = Path(plexpin_widget.__file__).resolve().parent
 
@@ -147,7 +147,8 @@ def test_the_server_works_for_a_client_that_trusts_its_ca(tls_server: str, untru
 
 def _assert_certificate_error(excinfo: pytest.ExceptionInfo[PlexPinError]) -> None:
     error = excinfo.value
-    assert isinstance(error, NetworkError)
+    assert isinstance(error, CertificateError) and isinstance(error, NetworkError)
+    assert error.retryable is False, "waiting does not fix a certificate"
     message = str(error)
     assert "certificate could not be verified" in message, message
     assert message.startswith("POST /api/v2/pins failed"), message
@@ -201,3 +202,21 @@ def test_hostname_mismatch_fails_clearly(untrusted_ca: Any, tls_server: str, pac
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def test_widget_stops_with_a_clear_sentence_on_an_untrusted_certificate(
+    tls_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
+    monkeypatch.delenv("PLEX_TOKEN", raising=False)
+    login = PlexPinLogin(product="TLS test", base_url=tls_server, client_identifier="tls-test")
+    try:
+        # No event loop here: the constructor made the first request itself.
+        assert login.status == "error", "a certificate failure is not retried forever"
+        assert "certificate could not be verified" in login.error
+        with pytest.raises(PlexPinError) as excinfo:
+            login.wait(timeout=5)
+        assert isinstance(excinfo.value.__cause__, CertificateError)
+    finally:
+        login.close()
