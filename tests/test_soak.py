@@ -21,6 +21,7 @@ import datetime as _dt
 import os
 import platform
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -266,7 +267,7 @@ class Verdict:
         return header + "\n\n" + "\n".join(lines)
 
 
-def _write_report(verdict: Verdict) -> None:
+def _write_report(verdict: Verdict) -> Path:
     cfg = verdict.result.config
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     outcome = "**passed**" if not verdict.problems else f"**FAILED** ({len(verdict.problems)} violations)"
