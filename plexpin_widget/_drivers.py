@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
+    import httpx
+
     from ._client import AsyncPlexTvClient, PlexTvClient
 
 from ._errors import (
@@ -92,6 +94,23 @@ def validate_request_timeout(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigurationError("request_timeout", f"must be a positive number of seconds, not {value!r}")
     return float(value)
+
+
+def sync_transport(transport: Any, needed_by: str) -> httpx.BaseTransport | None:
+    """``transport`` if it can serve blocking requests; ``None`` if none was given.
+
+    An asyncio-only transport is refused rather than dropped: falling back to httpx's default
+    transport would send a test's requests to the real plex.tv.
+    """
+    if transport is None:
+        return None
+    import httpx
+
+    if isinstance(transport, httpx.BaseTransport):
+        return transport
+    raise ConfigurationError(
+        "transport", f"{type(transport).__name__} only supports asyncio; {needed_by} an httpx.BaseTransport"
+    )
 
 
 class LoginSession:
@@ -434,18 +453,9 @@ class LoginSession:
 
     def _blocking_client(self) -> PlexTvClient:
         if self._sync_client is None or self._sync_client.is_closed:
-            import httpx
-
             from ._client import PlexTvClient
 
-            transport = self._transport
-            if transport is not None and not isinstance(transport, httpx.BaseTransport):
-                # Falling back to a default transport would send a test's requests to plex.tv.
-                raise ConfigurationError(
-                    "transport",
-                    f"{type(transport).__name__} only supports asyncio; a blocking wait() needs an "
-                    "httpx.BaseTransport (or await wait_async() instead)",
-                )
+            transport = sync_transport(self._transport, "a blocking wait() (or use await wait_async()) needs")
             self._sync_client = PlexTvClient(
                 self.identity,
                 base_url=self.base_url,

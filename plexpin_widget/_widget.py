@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from ._drivers import LoginSession, validate_request_timeout
+from ._drivers import LoginSession, sync_transport, validate_request_timeout
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
@@ -205,19 +205,7 @@ class PlexPinLogin(widgets.VBox):
         return token
 
     def _sync_transport(self) -> httpx.BaseTransport | None:
-        transport = self._transport
-        if transport is None:
-            return None
-        import httpx
-
-        if isinstance(transport, httpx.BaseTransport):
-            return transport
-        # Dropping it would send these requests to the real base URL instead of the test's.
-        raise ConfigurationError(
-            "transport",
-            f"{type(transport).__name__} only supports asyncio; resources(), account() and server() "
-            "need an httpx.BaseTransport",
-        )
+        return sync_transport(self._transport, "resources(), account() and server() need")
 
     def resources(self) -> list[PlexResource]:
         """The account's servers and other devices, with their connections (blocks briefly)."""

@@ -1,10 +1,21 @@
-"""Waiting helpers for tests: poll a condition until it holds, with a deadline (never a bare sleep)."""
+"""Shared test helpers: polling with a deadline (never a bare sleep), and the identity header names."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+
+#: The identity headers every request to plex.tv must carry (reference §3).
+IDENTITY_HEADERS = (
+    "X-Plex-Client-Identifier",
+    "X-Plex-Product",
+    "X-Plex-Version",
+    "X-Plex-Platform",
+    "X-Plex-Platform-Version",
+    "X-Plex-Device",
+    "X-Plex-Device-Name",
+)
 
 
 def poll_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:

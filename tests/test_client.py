@@ -39,16 +39,8 @@ from plexpin_widget._errors import (
 from plexpin_widget._identity import ClientIdentity
 from plexpin_widget._models import GeoData, Pin, PlexResource, PlexUser
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
+from helpers import IDENTITY_HEADERS
 
-IDENTITY_HEADERS = (
-    "X-Plex-Client-Identifier",
-    "X-Plex-Product",
-    "X-Plex-Version",
-    "X-Plex-Platform",
-    "X-Plex-Platform-Version",
-    "X-Plex-Device",
-    "X-Plex-Device-Name",
-)
 
 
 @pytest.fixture(autouse=True)

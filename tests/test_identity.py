@@ -22,16 +22,8 @@ from plexpin_widget._identity import (
     resolve_client_identifier,
     validate_product,
 )
+from helpers import IDENTITY_HEADERS
 
-IDENTITY_HEADERS = (
-    "X-Plex-Client-Identifier",
-    "X-Plex-Product",
-    "X-Plex-Version",
-    "X-Plex-Platform",
-    "X-Plex-Platform-Version",
-    "X-Plex-Device",
-    "X-Plex-Device-Name",
-)
 
 
 @pytest.fixture(autouse=True)

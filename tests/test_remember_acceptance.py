@@ -60,16 +60,6 @@ SECOND_PROCESS = textwrap.dedent(
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "config"
-    monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(folder))
-    monkeypatch.setenv("PLEXPIN_KEYRING", "0")
-    for name in ("PLEX_TOKEN", "PLEXPIN_BASE_URL", "PLEXPIN_CLIENT_IDENTIFIER"):
-        monkeypatch.delenv(name, raising=False)
-    return folder
-
-
-@pytest.fixture
 def emu() -> PlexTvEmulator:
     emulator = PlexTvEmulator()
     emulator.auto_claim(0)
@@ -84,7 +74,7 @@ def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
 
 
 def test_remembered_sign_in_in_a_new_process_reaches_the_server(
-    config: Path, emu: PlexTvEmulator, served: EmulatorServer
+    private_config: Path, emu: PlexTvEmulator, served: EmulatorServer
 ) -> None:
     with FakePlexMediaServer("Fake PMS") as pms:
         emu.add_resource(emu.demo_token, pms.resource())
@@ -101,7 +91,7 @@ def test_remembered_sign_in_in_a_new_process_reaches_the_server(
         assert len(pins_before) == 1
         log_before = len(emu.request_log())
 
-        env = dict(os.environ, PLEXPIN_CONFIG_DIR=str(config), PLEXPIN_KEYRING="0")
+        env = dict(os.environ, PLEXPIN_CONFIG_DIR=str(private_config), PLEXPIN_KEYRING="0")
         for name in ("PLEX_TOKEN", "PLEXPIN_BASE_URL", "PLEXPIN_CLIENT_IDENTIFIER"):
             env.pop(name, None)
         result = subprocess.run(
