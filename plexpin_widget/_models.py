@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -46,12 +47,13 @@ def _camel(snake: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+@functools.lru_cache(maxsize=256)
 def wire_name(model: type, field_name: str) -> str:
     """The key plex.tv uses for ``field_name`` of ``model``.
 
     plex.tv writes most objects in camelCase, but the pin's ``location`` (GeoData) in
     snake_case, and a few keys break the pattern (``IPv6``); models say so with
-    ``_WIRE_CASE`` and ``_WIRE_EXCEPTIONS``.
+    ``_WIRE_CASE`` and ``_WIRE_EXCEPTIONS``. Cached: every pin check parses a pin.
     """
     exceptions: Mapping[str, str] = getattr(model, "_WIRE_EXCEPTIONS", {})
     if field_name in exceptions:
