@@ -142,6 +142,11 @@ def parse_timestamp(value: Any) -> _dt.datetime | None:
             return None
     if not isinstance(value, str):
         return None
+    # A waiting login reads the same two timestamps in every pin check; no real one is long.
+    return _cached_timestamp(value) if len(value) <= 64 else _parse_timestamp_text(value)
+
+
+def _parse_timestamp_text(value: str) -> _dt.datetime | None:
     text = value.strip()
     if re.fullmatch(r"\d{9,11}", text):
         return parse_timestamp(int(text))
@@ -184,6 +189,9 @@ def _get(model: type, payload: Mapping[str, Any], field_name: str) -> Any:
     return payload.get(wire_name(model, field_name))
 
 
+
+_cached_timestamp = functools.lru_cache(maxsize=256)(_parse_timestamp_text)
+
 # --------------------------------------------------------------------------- GeoData
 
 
@@ -214,9 +222,9 @@ class GeoData:
     def from_json(cls, payload: Any) -> GeoData:
         data = _require_mapping("location", payload)
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            raw = _get(cls, data, field.name)
-            values[field.name] = _as_bool(raw) if "bool" in str(field.type) else _as_str(raw)
+        for name, key, is_bool in _geo_fields():
+            raw = data.get(key)
+            values[name] = _as_bool(raw) if is_bool else _as_str(raw)
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -237,6 +245,12 @@ class GeoData:
         if not (math.isfinite(lat) and math.isfinite(lon)):
             return None
         return lat, lon
+
+
+@functools.lru_cache(maxsize=1)
+def _geo_fields() -> tuple[tuple[str, str, bool], ...]:
+    """(field, wire key, is a flag) for each GeoData field, worked out once."""
+    return tuple((f.name, wire_name(GeoData, f.name), "bool" in str(f.type)) for f in dataclasses.fields(GeoData))
 
 
 # --------------------------------------------------------------------------- Pin

@@ -215,10 +215,22 @@ class LoginView:
         self.footer.add_class(f"{CSS_PREFIX}-footer")
         self.notice.add_class(f"{CSS_PREFIX}-notice")
         self._qr_for = ""
+        self._shown: ViewState | None = None
 
     def render(self, state: ViewState) -> None:
-        """Show ``state``; only widgets whose value changes are touched."""
+        """Show ``state``; only widgets whose value changes are touched.
+
+        Nothing is done when ``state`` is what is shown already, and when only the countdown
+        moved, only the countdown's parts are updated: a waiting login renders once or twice a
+        second, and each widget value set is serialised for the front end."""
+        shown = self._shown
+        if state == shown:
+            return
+        self._shown = state
         live = state.status == "waiting" and bool(state.code)
+        if shown is not None and dataclasses.replace(shown, seconds_left=state.seconds_left) == state:
+            self._render_countdown(state, live)
+            return
         title = f"<b>Sign in to Plex</b> — {html.escape(state.product)}" if state.product else "<b>Sign in to Plex</b>"
         _set(self.title, title)
         _set(self.code, _code_html(state.code, state.strong) if live else "")
@@ -230,17 +242,7 @@ class LoginView:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
             self._qr_for = ""
-        lifetime = max(state.lifetime, state.seconds_left, 1)
-        if self.progress.max != lifetime:
-            self.progress.max = lifetime
-        value = state.seconds_left if live else 0
-        if self.progress.value != value:
-            self.progress.value = value
-        style = "warning" if live and state.seconds_left <= 60 else "info"
-        if self.progress.bar_style != style:
-            self.progress.bar_style = style
-        sentence = html.escape(status_sentence(state))
-        _set(self.status, "" if state.status == "authorized" else f"<span>{sentence}</span>")
+        self._render_countdown(state, live)
         _set(self.error, f'<span style="color: #b00020">{html.escape(state.error)}</span>' if state.error else "")
         if state.status == "authorized":
             who = html.escape(state.username) if state.username else "your Plex account"
@@ -258,6 +260,25 @@ class LoginView:
         _show(self.signout_button, state.status == "authorized")
         _set(self.notice, f"<span>{html.escape(state.notice)}</span>" if state.notice else "")
         _show(self.notice, bool(state.notice))
+
+    def show_seconds_left(self, seconds_left: int) -> None:
+        """Move the countdown of what is shown (nothing else changes)."""
+        if self._shown is not None:
+            self.render(dataclasses.replace(self._shown, seconds_left=seconds_left))
+
+    def _render_countdown(self, state: ViewState, live: bool) -> None:
+        """The parts that show ``seconds_left``: the progress bar and the status sentence."""
+        lifetime = max(state.lifetime, state.seconds_left, 1)
+        if self.progress.max != lifetime:
+            self.progress.max = lifetime
+        value = state.seconds_left if live else 0
+        if self.progress.value != value:
+            self.progress.value = value
+        style = "warning" if live and state.seconds_left <= 60 else "info"
+        if self.progress.bar_style != style:
+            self.progress.bar_style = style
+        sentence = html.escape(status_sentence(state))
+        _set(self.status, "" if state.status == "authorized" else f"<span>{sentence}</span>")
 
 
 def close_widgets(root: widgets.Widget) -> None:
