@@ -9,10 +9,13 @@
     │   └── NetworkError
     │       └── CertificateError                 TLS verification failed (not retryable)
     ├── MalformedResponseError                   an answer that is not the JSON we expect (retryable)
+    ├── TokenVerificationError                   a Plex JWT failed the check against plex.tv's keys
     ├── PlexApiError                             plex.tv answered with an error status
     │   ├── MissingClientIdentifierError         400, Plex code 1000
     │   ├── PinNotFoundError                     404, Plex code 1020 (unknown, expired, other client id)
     │   ├── InvalidTokenError                    401 (code 1001) or 422: the token is bad or revoked
+    │   │   ├── TokenExpiredError                498: a Plex JWT past its expiry (refresh it)
+    │   │   └── DeviceKeyRejectedError           plex.tv refuses the device key (1097, 422, 401)
     │   ├── RateLimitedError                     429, with ``retry_after`` (retryable)
     │   ├── ServerError                          5xx (retryable)
     │   └── UnexpectedStatusError                any other status
@@ -30,6 +33,7 @@ from __future__ import annotations
 __all__ = [
     "CertificateError",
     "ConfigurationError",
+    "DeviceKeyRejectedError",
     "InvalidTokenError",
     "LoginCancelledError",
     "LoginError",
@@ -44,6 +48,8 @@ __all__ = [
     "RateLimitedError",
     "RequestTimeoutError",
     "ServerError",
+    "TokenExpiredError",
+    "TokenVerificationError",
     "TransportError",
     "UnexpectedStatusError",
 ]
@@ -156,6 +162,18 @@ class InvalidTokenError(PlexApiError):
     """401 / 1001 or 422: the token is unknown, revoked or de-authorised."""
 
 
+class TokenExpiredError(InvalidTokenError):
+    """498: the Plex JWT has expired. A JWT login refreshes it with its device key."""
+
+
+class DeviceKeyRejectedError(InvalidTokenError):
+    """plex.tv refuses this device's key (Plex code 1097, 422 or 401 on a JWT call).
+
+    Usually the device was removed under Authorized Devices at plex.tv; a new code (and a new
+    key) is needed to sign in again.
+    """
+
+
 class RateLimitedError(PlexApiError):
     """429: too many requests. ``retry_after`` is the server's wait in seconds, if it gave one."""
 
@@ -182,6 +200,12 @@ class ServerError(PlexApiError):
 
 class UnexpectedStatusError(PlexApiError):
     """A status the endpoint is not documented to return."""
+
+
+class TokenVerificationError(PlexPinError):
+    """A Plex JWT did not pass the check against plex.tv's published keys (signature, issuer,
+    audience, lifetime or device thumbprint), so it is not used. The message never holds the
+    token itself."""
 
 
 class LoginError(PlexPinError):
