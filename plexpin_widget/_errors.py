@@ -4,6 +4,7 @@
 
     PlexPinError
     ├── ConfigurationError (also ValueError)     a bad argument or environment variable
+    │   └── JwtUnavailableError                  jwt=True without PyJWT/cryptography installed
     ├── TransportError                           no usable HTTP answer (retryable)
     │   ├── RequestTimeoutError
     │   └── NetworkError
@@ -19,6 +20,7 @@
     │   ├── RateLimitedError                     429, with ``retry_after`` (retryable)
     │   ├── ServerError                          5xx (retryable)
     │   └── UnexpectedStatusError                any other status
+    ├── JwtVerificationError                     a JWT's signature or claims do not check out
     └── LoginError                               how a PIN login ended without a token
         ├── PinExpiredError
         ├── LoginCancelledError
@@ -35,6 +37,8 @@ __all__ = [
     "ConfigurationError",
     "DeviceKeyRejectedError",
     "InvalidTokenError",
+    "JwtUnavailableError",
+    "JwtVerificationError",
     "LoginCancelledError",
     "LoginError",
     "LoginFailedError",
@@ -73,6 +77,29 @@ class ConfigurationError(PlexPinError, ValueError):
     def __init__(self, name: str, message: str) -> None:
         self.name = name
         super().__init__(f"{name}: {message}")
+
+
+class JwtUnavailableError(ConfigurationError):
+    """JWT sign-in needs PyJWT with cryptography, which are not installed."""
+
+    def __init__(self, missing: str = "PyJWT") -> None:
+        self.missing = missing
+        super().__init__(
+            "jwt",
+            f"JWT sign-in needs PyJWT with cryptography ({missing} is not installed); "
+            "install them with: pip install 'plexpin-widget[jwt]'",
+        )
+
+
+class JwtVerificationError(PlexPinError):
+    """A JWT failed verification: bad signature, wrong issuer or audience, expired, or not ours.
+
+    ``reason`` says which check failed, in words. It never contains the token.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"JWT verification failed: {reason}")
 
 
 class TransportError(PlexPinError):
