@@ -31,7 +31,6 @@ from ._errors import (
     RequestTimeoutError,
     ServerError,
     TokenExpiredError,
-    TokenVerificationError,
     TransportError,
     UnexpectedStatusError,
 )
@@ -112,7 +111,6 @@ __all__ = [
     "Subscription",
     "TokenExpiredError",
     "TokenStore",
-    "TokenVerificationError",
     "TransportError",
     "UnexpectedStatusError",
     "__version__",

@@ -10,7 +10,6 @@
     │   └── NetworkError
     │       └── CertificateError                 TLS verification failed (not retryable)
     ├── MalformedResponseError                   an answer that is not the JSON we expect (retryable)
-    ├── TokenVerificationError                   a Plex JWT failed the check against plex.tv's keys
     ├── PlexApiError                             plex.tv answered with an error status
     │   ├── MissingClientIdentifierError         400, Plex code 1000
     │   ├── PinNotFoundError                     404, Plex code 1020 (unknown, expired, other client id)
@@ -53,7 +52,6 @@ __all__ = [
     "RequestTimeoutError",
     "ServerError",
     "TokenExpiredError",
-    "TokenVerificationError",
     "TransportError",
     "UnexpectedStatusError",
 ]
@@ -227,12 +225,6 @@ class ServerError(PlexApiError):
 
 class UnexpectedStatusError(PlexApiError):
     """A status the endpoint is not documented to return."""
-
-
-class TokenVerificationError(PlexPinError):
-    """A Plex JWT did not pass the check against plex.tv's published keys (signature, issuer,
-    audience, lifetime or device thumbprint), so it is not used. The message never holds the
-    token itself."""
 
 
 class LoginError(PlexPinError):

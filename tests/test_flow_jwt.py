@@ -17,8 +17,8 @@ from plexpin_widget._errors import (
     NetworkError,
     RateLimitedError,
     ServerError,
+    JwtVerificationError,
     TokenExpiredError,
-    TokenVerificationError,
 )
 from plexpin_widget._flow import (
     REFRESH_SHARE,
@@ -107,7 +107,7 @@ def test_refresh_replaces_the_token_and_schedules_the_next() -> None:
     [
         NetworkError("GET /api/v2/auth/nonce failed: ConnectError"),
         ServerError("POST /api/v2/auth/token", 503),
-        TokenVerificationError("the key is unknown"),
+        JwtVerificationError("the key is unknown"),
     ],
 )
 def test_faults_during_refresh_keep_the_old_token_and_back_off(error: Exception) -> None:
