@@ -105,9 +105,13 @@ def test_the_flow_does_no_io() -> None:
     assert not _external_imports(module) & HTTP_MODULES, "the flow must not do I/O"
 
 
-def test_models_and_errors_know_nothing_above_them() -> None:
+def test_the_lowest_floor_knows_nothing_above_it() -> None:
     assert GRAPH[f"{PACKAGE}._models"] == set()
     assert GRAPH[f"{PACKAGE}._errors"] == set()
+    assert GRAPH[f"{PACKAGE}._exit_codes"] == set()
+    assert GRAPH[f"{PACKAGE}._timeouts"] <= {f"{PACKAGE}._errors"}
+    # Shared by the client side and the emulator, so it may lean on nothing else.
+    assert GRAPH[f"{PACKAGE}._jwk"] <= {f"{PACKAGE}._errors"}
 
 
 def test_the_emulator_stands_apart() -> None:
@@ -115,7 +119,7 @@ def test_the_emulator_stands_apart() -> None:
         if not module.startswith(f"{PACKAGE}.emulator"):
             continue
         outside = {t for t in targets if not t.startswith(f"{PACKAGE}.emulator")}
-        assert outside <= {f"{PACKAGE}._models"}, f"{module} imports {sorted(outside)}"
+        assert outside <= {f"{PACKAGE}._models", f"{PACKAGE}._jwk"}, f"{module} imports {sorted(outside)}"
 
 
 @pytest.mark.parametrize("module", [f"{PACKAGE}._widget", f"{PACKAGE}._view"])
