@@ -186,7 +186,7 @@ def _cid(item: Any) -> str:
 
 def engine_worker(url: str, logins: int, seconds: float, profile: bool = False) -> dict[str, Any]:
     from plexpin_widget import ClientIdentity
-    from plexpin_widget._drivers import LoginSession
+    from plexpin_widget._session import LoginSession
 
     def make(url: str, cid: str) -> LoginSession:
         session = LoginSession(ClientIdentity.create(product=PRODUCT, client_identifier=cid), base_url=url)

@@ -26,6 +26,7 @@ import httpx
 from ._errors import (
     CertificateError,
     ConfigurationError,
+    DeviceKeyRejectedError,
     InvalidTokenError,
     MalformedResponseError,
     MissingClientIdentifierError,
@@ -34,14 +35,16 @@ from ._errors import (
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
+    TokenExpiredError,
     TransportError,
     UnexpectedStatusError,
 )
 from ._identity import DEFAULT_PRODUCT, ClientIdentity
 from ._models import Pin, PlexResource, PlexUser
+from ._timeouts import check_request_timeout
 from ._urls import resolve_base_url
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after", "sync_transport"]
 
 logger = logging.getLogger("plexpin_widget.client")
 
@@ -61,21 +64,81 @@ class _Call(Generic[_T]):
     params: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Kept out of repr so that a _Call in a traceback never shows the token.
     token: str | None = dataclasses.field(default=None, repr=False)
+    # A JSON body, and query parameters that carry a signed device JWT: out of repr too.
+    body: Any = dataclasses.field(default=None, repr=False)
+    secret_params: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    #: False for endpoints that answer with no body (sign-out).
+    has_body: bool = True
 
     @property
     def endpoint(self) -> str:
         return f"{self.method} {self.path}"
 
 
-def _create_pin_call(strong: bool) -> _Call[Pin]:
+def _create_pin_call(strong: bool, jwk: Mapping[str, str] | None = None) -> _Call[Pin]:
+    if jwk is not None:
+        # The JWT sign-in sends the device's public key with the pin, and `strong` in the body.
+        return _Call("POST", "/api/v2/pins", 201, Pin.from_json, body={"jwk": dict(jwk), "strong": bool(strong)})
     params = {"strong": "true"} if strong else {}
     return _Call("POST", "/api/v2/pins", 201, Pin.from_json, params)
 
 
-def _check_pin_call(pin_id: int) -> _Call[Pin]:
+def _check_jwt_text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value or any(ord(ch) < 33 or ord(ch) > 126 for ch in value):
+        raise ConfigurationError(name, "must be a signed JWT (printable ASCII, no spaces)")
+    return value
+
+
+def _check_pin_call(pin_id: int, device_jwt: str | None = None) -> _Call[Pin]:
     if isinstance(pin_id, bool) or not isinstance(pin_id, int) or pin_id < 0:
         raise ConfigurationError("pin_id", f"must be a non-negative integer, not {pin_id!r}")
-    return _Call("GET", f"/api/v2/pins/{pin_id}", 200, Pin.from_json)
+    secret = {"deviceJWT": _check_jwt_text(device_jwt, "device_jwt")} if device_jwt is not None else {}
+    return _Call("GET", f"/api/v2/pins/{pin_id}", 200, Pin.from_json, secret_params=secret)
+
+
+def _parse_nonce(payload: Any) -> str:
+    nonce = payload.get("nonce") if isinstance(payload, Mapping) else None
+    if not isinstance(nonce, str) or not nonce.strip():
+        raise ValueError("nonce: expected {\"nonce\": \"...\"}")
+    return nonce.strip()
+
+
+def _nonce_call() -> _Call[str]:
+    return _Call("GET", "/api/v2/auth/nonce", 200, _parse_nonce)
+
+
+def _parse_auth_token(payload: Any) -> str:
+    # plex.tv writes `auth_token` here (snake case) and `authToken` on pins; accept both.
+    token = None
+    if isinstance(payload, Mapping):
+        token = payload.get("auth_token") or payload.get("authToken")
+    if not isinstance(token, str) or not token.strip():
+        raise ValueError("auth/token: the answer holds no auth_token")
+    return token.strip()
+
+
+def _token_call(device_jwt: str) -> _Call[str]:
+    body = {"jwt": _check_jwt_text(device_jwt, "device_jwt")}
+    return _Call("POST", "/api/v2/auth/token", 200, _parse_auth_token, body=body)
+
+
+def _parse_keys(payload: Any) -> list[dict[str, Any]]:
+    keys = payload.get("keys") if isinstance(payload, Mapping) else None
+    if not isinstance(keys, list):
+        raise ValueError("auth/keys: expected {\"keys\": [...]}")
+    return [dict(key) for key in keys if isinstance(key, Mapping)]
+
+
+def _keys_call() -> _Call[list[dict[str, Any]]]:
+    return _Call("GET", "/api/v2/auth/keys", 200, _parse_keys)
+
+
+def _ignore_body(payload: Any) -> None:
+    return None
+
+
+def _sign_out_call(token: str) -> _Call[None]:
+    return _Call("DELETE", "/api/v2/users/signout", 204, _ignore_body, token=_check_token(token), has_body=False)
 
 
 def _check_token(token: object) -> str:
@@ -158,6 +221,8 @@ def _json_or_none(response: httpx.Response) -> Any:
 def _interpret(call: _Call[_T], response: httpx.Response) -> _T:
     """The model for a successful answer, or the typed error for any other."""
     status = response.status_code
+    if not call.has_body and 200 <= status < 300:
+        return call.parse(None)
     if status == call.expect or (200 <= status < 300 and call.expect in (200, 201)):
         try:
             payload = json.loads(response.content)
@@ -177,6 +242,15 @@ def _interpret(call: _Call[_T], response: httpx.Response) -> _T:
         raise MissingClientIdentifierError(*args)
     if status == 404 and call.path.startswith("/api/v2/pins/"):
         raise PinNotFoundError(*args)
+    if status == 498:
+        raise TokenExpiredError(*args)
+    if call.path == "/api/v2/auth/nonce" and status in (400, 422):
+        raise MissingClientIdentifierError(*args)
+    # 1097: no key registered for this client identifier (the device was removed); 401/422
+    # on a call signed with the device key: plex.tv refuses the signature or the key.
+    signed = call.path.startswith("/api/v2/auth/") or bool(call.secret_params)
+    if plex_code == 1097 or (signed and status in (401, 403, 422)):
+        raise DeviceKeyRejectedError(*args)
     if status in (401, 422):
         raise InvalidTokenError(*args)
     raise UnexpectedStatusError(*args)
@@ -214,13 +288,23 @@ def _transport_error(call: _Call[Any], exc: httpx.HTTPError) -> TransportError:
 
 
 def _build_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
     if timeout is None:
         return httpx.Timeout(DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigurationError("timeout", f"must be a positive number of seconds, not {timeout!r}")
-    return httpx.Timeout(float(timeout))
+    checked = check_request_timeout(timeout, "timeout")
+    return checked if isinstance(checked, httpx.Timeout) else httpx.Timeout(checked)
+
+
+def sync_transport(transport: Any, needed_by: str) -> httpx.BaseTransport | None:
+    """``transport`` if it can serve blocking requests; ``None`` if none was given.
+
+    An asyncio-only transport is refused rather than dropped: falling back to httpx's default
+    transport would send a test's requests to the real plex.tv.
+    """
+    if transport is None or isinstance(transport, httpx.BaseTransport):
+        return transport
+    raise ConfigurationError(
+        "transport", f"{type(transport).__name__} only supports asyncio; {needed_by} an httpx.BaseTransport"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -234,7 +318,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-#: Prepared requests kept per client (a login uses two or three distinct calls).
+#: Prepared requests kept per client (a login sends two or three distinct calls).
 _PREPARED_LIMIT = 8
 _CLOSED_MESSAGE = "Cannot send a request, as the client has been closed."
 
@@ -248,13 +332,15 @@ def _identity_headers(identity: ClientIdentity) -> dict[str, bytes]:
 class _ClientBase:
     """Configuration shared by both clients: where to send requests and who we say we are.
 
-    A waiting login sends the same pin check once a second, so each distinct call is turned
-    into an ``httpx.Request`` once (by the httpx client: base URL, default headers, timeouts
-    as request extensions) and that request is sent again straight to the client's transport
-    for its URL. That skips httpx's per-request client layer (URL merging, header copies,
-    cookie jar, auth and redirect loops), which cost about as much CPU as the transport itself
-    (see docs/benchmarks.md); the bytes on the wire are the same. Redirects were never
-    followed, and plex.tv's API sets no cookies, so no cookie is kept or sent.
+    A waiting login sends the same pin check once a second, so a call is turned into an
+    ``httpx.Request`` once (by the httpx client: base URL, default headers, timeouts as request
+    extensions) and that request is sent again straight to the transport the client picks for
+    its URL (its pool, or a proxy from the environment). That skips httpx's per-request client
+    layer (URL merging, header copies, the cookie jar, the auth and redirect loops), which cost
+    about as much CPU as the transport itself (see docs/benchmarks.md); the bytes on the wire
+    are the same. Redirects were never followed; plex.tv's API sets no cookies, and none are
+    kept or sent. Calls that carry a secret (a token, a device JWT) or a body are built afresh
+    each time, so no secret outlives its request.
     """
 
     _http: httpx.Client | httpx.AsyncClient
@@ -278,24 +364,29 @@ class _ClientBase:
     def _request_kwargs(self, call: _Call[Any]) -> dict[str, Any]:
         headers = dict(self._headers)
         if call.token is not None:
-            headers["X-Plex-Token"] = call.token.encode("ascii")  # _check_token allows ASCII only
-        return {"method": call.method, "url": call.path, "params": dict(call.params), "headers": headers}
+            headers["X-Plex-Token"] = call.token.encode("utf-8")
+        kwargs: dict[str, Any] = {
+            "method": call.method, "url": call.path, "params": {**call.params, **call.secret_params},
+            "headers": headers,
+        }
+        if call.body is not None:
+            kwargs["json"] = call.body
+        return kwargs
 
     def _prepare(self, call: _Call[Any]) -> tuple[httpx.Request, Any]:
-        """The request for ``call`` and the transport that carries it, built once per call.
-
-        A call carrying a token is built afresh each time, so no token outlives its request."""
+        """The request for ``call`` and the transport that carries it; built once per call
+        unless the call carries a secret or a body."""
         if self._http.is_closed:
             raise RuntimeError(_CLOSED_MESSAGE)
+        reusable = call.token is None and not call.secret_params and call.body is None
         key = (call.method, call.path, tuple(sorted(call.params.items())))
-        if call.token is None:
+        if reusable:
             prepared = self._prepared.get(key)
             if prepared is not None:
                 return prepared
         request = self._http.build_request(**self._request_kwargs(call))
-        # The client's own choice of transport: its pool, or a proxy mounted from the environment.
         prepared = (request, self._http._transport_for_url(request.url))
-        if call.token is None:
+        if reusable:
             if len(self._prepared) >= _PREPARED_LIMIT:
                 self._prepared.clear()
             self._prepared[key] = prepared
@@ -360,13 +451,36 @@ class PlexTvClient(_ClientBase):
         self._log(call, response, started)
         return _interpret(call, response)
 
-    def create_pin(self, strong: bool = False) -> Pin:
-        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs)."""
-        return self._send(_create_pin_call(strong))
+    def create_pin(self, strong: bool = False, *, jwk: Mapping[str, str] | None = None) -> Pin:
+        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs).
 
-    def check_pin(self, pin_id: int) -> Pin:
-        """Read a pin again; its ``auth_token`` is set once the person approved it."""
-        return self._send(_check_pin_call(pin_id))
+        With ``jwk`` (a device's public key) the pin is for the JWT sign-in."""
+        return self._send(_create_pin_call(strong, jwk))
+
+    def check_pin(self, pin_id: int, *, device_jwt: str | None = None) -> Pin:
+        """Read a pin again; its ``auth_token`` is set once the person approved it.
+
+        For a pin made with a JWK, pass a ``device_jwt`` signed by that key: the
+        ``auth_token`` is then a Plex JWT."""
+        return self._send(_check_pin_call(pin_id, device_jwt))
+
+    def get_nonce(self) -> str:
+        """A one-use nonce (valid 5 minutes) for a device JWT that asks for a new Plex JWT."""
+        return self._send(_nonce_call())
+
+    def exchange_token(self, device_jwt: str) -> str:
+        """A new Plex JWT for a device JWT that carries a nonce (``POST /api/v2/auth/token``).
+
+        The answer is not verified here; check it against :meth:`get_signing_keys`."""
+        return self._send(_token_call(device_jwt))
+
+    def get_signing_keys(self) -> list[dict[str, Any]]:
+        """The public keys (JWKs) plex.tv signs Plex JWTs with; Plex rotates them."""
+        return self._send(_keys_call())
+
+    def sign_out(self, token: str) -> None:
+        """Revoke ``token`` at plex.tv (``DELETE /api/v2/users/signout``)."""
+        self._send(_sign_out_call(token))
 
     def get_user(self, token: str) -> PlexUser:
         """The account a token belongs to; :class:`InvalidTokenError` if the token is bad."""
@@ -432,13 +546,31 @@ class AsyncPlexTvClient(_ClientBase):
         self._log(call, response, started)
         return _interpret(call, response)
 
-    async def create_pin(self, strong: bool = False) -> Pin:
-        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs)."""
-        return await self._send(_create_pin_call(strong))
+    async def create_pin(self, strong: bool = False, *, jwk: Mapping[str, str] | None = None) -> Pin:
+        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs).
 
-    async def check_pin(self, pin_id: int) -> Pin:
-        """Read a pin again; its ``auth_token`` is set once the person approved it."""
-        return await self._send(_check_pin_call(pin_id))
+        With ``jwk`` (a device's public key) the pin is for the JWT sign-in."""
+        return await self._send(_create_pin_call(strong, jwk))
+
+    async def check_pin(self, pin_id: int, *, device_jwt: str | None = None) -> Pin:
+        """Read a pin again; with ``device_jwt`` its ``auth_token`` is a Plex JWT once approved."""
+        return await self._send(_check_pin_call(pin_id, device_jwt))
+
+    async def get_nonce(self) -> str:
+        """A one-use nonce (valid 5 minutes) for a device JWT that asks for a new Plex JWT."""
+        return await self._send(_nonce_call())
+
+    async def exchange_token(self, device_jwt: str) -> str:
+        """A new Plex JWT for a device JWT that carries a nonce (not verified here)."""
+        return await self._send(_token_call(device_jwt))
+
+    async def get_signing_keys(self) -> list[dict[str, Any]]:
+        """The public keys (JWKs) plex.tv signs Plex JWTs with; Plex rotates them."""
+        return await self._send(_keys_call())
+
+    async def sign_out(self, token: str) -> None:
+        """Revoke ``token`` at plex.tv (``DELETE /api/v2/users/signout``)."""
+        await self._send(_sign_out_call(token))
 
     async def get_user(self, token: str) -> PlexUser:
         """The account a token belongs to; :class:`InvalidTokenError` if the token is bad."""

@@ -16,23 +16,28 @@ import ipywidgets as widgets
 
 from ._errors import (
     CertificateError,
+    DeviceKeyRejectedError,
     InvalidTokenError,
+    JwtVerificationError,
     MalformedResponseError,
     PlexApiError,
     RateLimitedError,
     ServerError,
+    TokenExpiredError,
     TransportError,
 )
 from ._qr import qr_png
 
 __all__ = [
     "LoginView",
+    "ViewParts",
     "ViewState",
     "close_widgets",
     "describe_error",
     "fallback_html",
     "fallback_text",
     "status_sentence",
+    "view_parts",
 ]
 
 CSS_PREFIX = "plexpin"
@@ -77,8 +82,16 @@ def describe_error(error: BaseException | None, *, retrying: bool) -> str:
         return f"plex.tv is having trouble (HTTP {error.status_code}).{suffix}"
     if isinstance(error, MalformedResponseError):
         return f"plex.tv sent an answer that could not be read.{suffix}"
+    if isinstance(error, DeviceKeyRejectedError):
+        return ("plex.tv no longer accepts this device's key (it may have been removed under "
+                "Authorized Devices); sign in again with a new code.")
+    if isinstance(error, TokenExpiredError):
+        return "The Plex JWT expired and could not be renewed; sign in again with a new code."
     if isinstance(error, InvalidTokenError):
         return "plex.tv did not accept the token (it may have been signed out)."
+    if isinstance(error, JwtVerificationError):
+        return (f"The token plex.tv sent failed the check against plex.tv's published keys "
+                f"({error.reason}), so it was not used.{suffix}")
     if isinstance(error, PlexApiError):
         detail = f": {error.plex_message}" if error.plex_message else ""
         return f"plex.tv answered HTTP {error.status_code}{detail}.{suffix}"
@@ -138,6 +151,69 @@ def _link_html(auth_url: str) -> str:
     return (
         f'<a href="{url}" target="_blank" rel="noopener noreferrer" '
         f'style="text-decoration: underline">Open {html.escape(link_label(auth_url))} ↗</a>'
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewParts:
+    """What each part of the login box shows for a :class:`ViewState`, as plain text (not yet
+    escaped) plus which parts are live. Both views (core ipywidgets and the anywidget for marimo)
+    are drawn from this, so they cannot disagree."""
+
+    product: str
+    #: A code is live: the code, link, QR image and countdown show.
+    live: bool
+    code: str
+    #: The approval page while the code is live; empty otherwise.
+    auth_url: str
+    link_label: str
+    seconds_left: int
+    lifetime: int
+    #: Under a minute left: the countdown is drawn as a warning.
+    expiring: bool
+    status_text: str
+    error: str
+    #: Who is signed in (a name or "your Plex account"); empty until signed in.
+    signed_in_as: str
+    can_cancel: bool
+    can_restart: bool
+    can_sign_out: bool
+    notice: str
+
+
+def countdown_parts(state: ViewState) -> tuple[int, int, bool, str]:
+    """The parts that move with the clock: ``(seconds_left, lifetime, expiring, status_text)``
+    as :func:`view_parts` has them; a countdown step redraws only these."""
+    live = state.status == "waiting" and bool(state.code)
+    return (
+        state.seconds_left if live else 0,
+        max(state.lifetime, state.seconds_left, 1),
+        live and state.seconds_left <= 60,
+        "" if state.status == "authorized" else status_sentence(state),
+    )
+
+
+def view_parts(state: ViewState) -> ViewParts:
+    """Decide what shows for ``state``: the single place where state becomes display."""
+    live = state.status == "waiting" and bool(state.code)
+    authorized = state.status == "authorized"
+    seconds_left, lifetime, expiring, status_text = countdown_parts(state)
+    return ViewParts(
+        product=state.product,
+        live=live,
+        code=state.code if live else "",
+        auth_url=state.auth_url if live else "",
+        link_label=link_label(state.auth_url) if live and state.auth_url else "",
+        seconds_left=seconds_left,
+        lifetime=lifetime,
+        expiring=expiring,
+        status_text=status_text,
+        error=state.error,
+        signed_in_as=(state.username or "your Plex account") if authorized else "",
+        can_cancel=state.status in ("requesting", "waiting"),
+        can_restart=state.status in ("expired", "cancelled", "error") or state.signed_out,
+        can_sign_out=authorized,
+        notice=state.notice,
     )
 
 
@@ -221,64 +297,57 @@ class LoginView:
         """Show ``state``; only widgets whose value changes are touched.
 
         Nothing is done when ``state`` is what is shown already, and when only the countdown
-        moved, only the countdown's parts are updated: a waiting login renders once or twice a
+        moved, only the countdown's parts are redrawn: a waiting login renders once or twice a
         second, and each widget value set is serialised for the front end."""
         shown = self._shown
         if state == shown:
             return
         self._shown = state
-        live = state.status == "waiting" and bool(state.code)
         if shown is not None and dataclasses.replace(shown, seconds_left=state.seconds_left) == state:
-            self._render_countdown(state, live)
+            self._render_countdown(*countdown_parts(state))
             return
-        title = f"<b>Sign in to Plex</b> — {html.escape(state.product)}" if state.product else "<b>Sign in to Plex</b>"
+        parts = view_parts(state)
+        live = parts.live
+        title = "<b>Sign in to Plex</b>"
+        if parts.product:
+            title += f" — {html.escape(parts.product)}"
         _set(self.title, title)
-        _set(self.code, _code_html(state.code, state.strong) if live else "")
-        _set(self.link, _link_html(state.auth_url) if live and state.auth_url else "")
-        if live and state.auth_url != self._qr_for:
-            self.qr.value = qr_png(state.auth_url)
-            self._qr_for = state.auth_url
+        _set(self.code, _code_html(parts.code, state.strong) if live else "")
+        _set(self.link, _link_html(parts.auth_url) if parts.auth_url else "")
+        if live and parts.auth_url != self._qr_for:
+            self.qr.value = qr_png(parts.auth_url)
+            self._qr_for = parts.auth_url
         elif not live and self._qr_for:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
             self._qr_for = ""
-        self._render_countdown(state, live)
-        _set(self.error, f'<span style="color: #b00020">{html.escape(state.error)}</span>' if state.error else "")
-        if state.status == "authorized":
-            who = html.escape(state.username) if state.username else "your Plex account"
-            _set(self.signed_in, f"<span>✅ Signed in as <b>{who}</b></span>")
+        self._render_countdown(parts.seconds_left, parts.lifetime, parts.expiring, parts.status_text)
+        _set(self.error, f'<span style="color: #b00020">{html.escape(parts.error)}</span>' if parts.error else "")
+        if parts.signed_in_as:
+            _set(self.signed_in, f"<span>✅ Signed in as <b>{html.escape(parts.signed_in_as)}</b></span>")
         else:
             _set(self.signed_in, "")
-        _show(self.body, state.status not in ("authorized",))
+        _show(self.body, not parts.signed_in_as)
         _show(self.qr, live)
         _show(self.progress, live)
         _show(self.code, live)
         _show(self.link, live)
-        _show(self.signed_in, state.status == "authorized")
-        _show(self.cancel_button, state.status in ("requesting", "waiting"))
-        _show(self.restart_button, state.status in ("expired", "cancelled", "error") or state.signed_out)
-        _show(self.signout_button, state.status == "authorized")
-        _set(self.notice, f"<span>{html.escape(state.notice)}</span>" if state.notice else "")
-        _show(self.notice, bool(state.notice))
+        _show(self.signed_in, bool(parts.signed_in_as))
+        _show(self.cancel_button, parts.can_cancel)
+        _show(self.restart_button, parts.can_restart)
+        _show(self.signout_button, parts.can_sign_out)
+        _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
+        _show(self.notice, bool(parts.notice))
 
-    def show_seconds_left(self, seconds_left: int) -> None:
-        """Move the countdown of what is shown (nothing else changes)."""
-        if self._shown is not None:
-            self.render(dataclasses.replace(self._shown, seconds_left=seconds_left))
-
-    def _render_countdown(self, state: ViewState, live: bool) -> None:
-        """The parts that show ``seconds_left``: the progress bar and the status sentence."""
-        lifetime = max(state.lifetime, state.seconds_left, 1)
+    def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
         if self.progress.max != lifetime:
             self.progress.max = lifetime
-        value = state.seconds_left if live else 0
-        if self.progress.value != value:
-            self.progress.value = value
-        style = "warning" if live and state.seconds_left <= 60 else "info"
+        if self.progress.value != seconds_left:
+            self.progress.value = seconds_left
+        style = "warning" if expiring else "info"
         if self.progress.bar_style != style:
             self.progress.bar_style = style
-        sentence = html.escape(status_sentence(state))
-        _set(self.status, "" if state.status == "authorized" else f"<span>{sentence}</span>")
+        _set(self.status, f"<span>{html.escape(status_text)}</span>" if status_text else "")
 
 
 def close_widgets(root: widgets.Widget) -> None:

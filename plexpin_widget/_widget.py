@@ -1,6 +1,6 @@
 """``PlexPinLogin``: the notebook widget. Traits for the browser, a token for Python only.
 
-The widget is a thin layer over :class:`~plexpin_widget._drivers.LoginSession`: the session runs
+The widget is a thin layer over :class:`~plexpin_widget._session.LoginSession`: the session runs
 the login, and after every change the widget copies what it needs into traits and re-renders
 its view. Only display values are synced to the browser; the token, the pin and the user stay
 in the kernel, so they cannot end up in a saved notebook.
@@ -9,24 +9,23 @@ in the kernel, so they cannot end up in a saved notebook.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+import sys
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
-from ._drivers import LoginSession, sync_transport, validate_request_timeout
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
 from ._models import Pin, PlexResource, PlexUser
+from ._session import LoginSession
 from ._sources import TOKEN_ENV, FoundToken, check_token_text, find_token, forget_rejected
 from ._store import TokenStore
+from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
 from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["PlexPinLogin"]
 
@@ -97,7 +96,7 @@ class PlexPinLogin(widgets.VBox):
         # Every argument is checked before the first widget exists: a bad one must not leave
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
-        validate_request_timeout(request_timeout)
+        check_request_timeout(request_timeout)
         self._view = LoginView()
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
@@ -124,6 +123,14 @@ class PlexPinLogin(widgets.VBox):
             transport=transport,
             on_change=self._pull_state,
         )
+        # marimo shows the login through an anywidget mirror, made on first display.
+        self._marimo_mirror: Any = None
+        self._marimo_element: Any = None
+        if "marimo" in sys.modules:
+            from ._marimo import close_with_cell
+
+            # Running the cell again replaces this login: stop it then, or it polls on.
+            close_with_cell(self)
         self._session_options = {
             "strong": strong, "poll_interval": poll_interval,
             "request_timeout": request_timeout, "transport": transport,
@@ -205,16 +212,13 @@ class PlexPinLogin(widgets.VBox):
             raise LoginError("not signed in yet; wait for the sign-in first (login.wait() or await login.wait_async())")
         return token
 
-    def _sync_transport(self) -> httpx.BaseTransport | None:
-        return sync_transport(self._transport, "resources(), account() and server() need")
-
     def resources(self) -> list[PlexResource]:
         """The account's servers and other devices, with their connections (blocks briefly)."""
         from ._account import list_resources
 
         return list_resources(
             self._require_token(), identity=self._session.identity, base_url=self.base_url,
-            timeout=self._request_timeout, transport=self._sync_transport(),
+            timeout=self._request_timeout, transport=self._transport,
         )
 
     def account(self) -> Any:
@@ -235,7 +239,7 @@ class PlexPinLogin(widgets.VBox):
 
         return connect_server(
             self._require_token(), name, identity=self._session.identity, base_url=self.base_url,
-            timeout=self._request_timeout, transport=self._sync_transport(),
+            timeout=self._request_timeout, transport=self._transport,
         )
 
     def wait(self, timeout: float | None = None) -> str:
@@ -253,6 +257,9 @@ class PlexPinLogin(widgets.VBox):
         session = getattr(self, "_session", None)
         if session is not None:
             session.close()
+        mirror = getattr(self, "_marimo_mirror", None)
+        if mirror is not None:
+            mirror.close()
         super().close()
         close_widgets(self)  # every part, however deep, with its Layout and Style
 
@@ -354,7 +361,7 @@ class PlexPinLogin(widgets.VBox):
             seconds_left = session.seconds_left()
             if seconds_left != self.seconds_left:
                 self.seconds_left = seconds_left
-                self._view.show_seconds_left(seconds_left)
+                self._render()  # the view redraws only the countdown
             return
         self._pulled = pulled
         live = status is Status.WAITING and pin is not None
@@ -413,7 +420,35 @@ class PlexPinLogin(widgets.VBox):
         )
 
     def _render(self) -> None:
-        self._view.render(self._view_state())
+        state = self._view_state()
+        self._view.render(state)
+        if self._marimo_mirror is not None:
+            self._marimo_mirror.render(state, remember=self.remember)
+
+    # ----------------------------------------------------------------- marimo
+
+    def _display_(self) -> Any:
+        """What marimo shows for the login (marimo alone calls this, before any other display
+        hook): the live login as an anywidget, since marimo does not render core ipywidgets."""
+        from ._marimo import comm_closed, marimo_element, missing_anywidget_html
+
+        if self._marimo_mirror is None or comm_closed(self._marimo_mirror):
+            try:
+                mirror, element = marimo_element(self._on_page_action, self._view_state(), remember=self.remember)
+            except ImportError:
+                return missing_anywidget_html(fallback_html(self._view_state()))
+            self._marimo_mirror, self._marimo_element = mirror, element
+        return self._marimo_element
+
+    def _on_page_action(self, action: str, value: Any) -> None:
+        if action == "cancel":
+            self.cancel()
+        elif action == "restart":
+            self.restart()
+        elif action == "sign_out":
+            self.sign_out()
+        elif action == "remember":
+            self.remember = bool(value)
 
     # ----------------------------------------------------------------- representations
 

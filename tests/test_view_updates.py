@@ -100,8 +100,8 @@ def test_a_countdown_step_sets_only_the_countdown(view_work: list[str]) -> None:
     assert view.progress.value == 119
     assert "1:59 left" in view.status.value
     changes.seen.clear()
-    view.show_seconds_left(61)
-    view.show_seconds_left(60)  # one minute left: the bar turns to a warning
+    view.render(dataclasses.replace(WAITING, seconds_left=61))
+    view.render(dataclasses.replace(WAITING, seconds_left=60))  # one minute left: the bar turns to a warning
     assert changes.widgets() == {id(view.progress), id(view.status)}
     assert view.progress.value == 60 and view.progress.bar_style == "warning" and "1:00 left" in view.status.value
 
@@ -109,7 +109,7 @@ def test_a_countdown_step_sets_only_the_countdown(view_work: list[str]) -> None:
 def test_after_countdown_steps_any_other_change_is_rendered() -> None:
     view = LoginView()
     view.render(WAITING)
-    view.show_seconds_left(100)
+    view.render(dataclasses.replace(WAITING, seconds_left=100))
     view.render(dataclasses.replace(WAITING, seconds_left=99, error="plex.tv is having trouble (HTTP 503)."))
     assert "HTTP 503" in view.error.value and view.progress.value == 99
     view.render(dataclasses.replace(WAITING, status="expired", code="", auth_url="", seconds_left=0))
