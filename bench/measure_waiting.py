@@ -88,7 +88,7 @@ class _Window:
 
 _GROUPS = ("httpx", "httpcore", "h11", "anyio", "sniffio", "asyncio", "selectors", "ssl", "socket",
            "ipywidgets", "traitlets", "comm", "plexpin_widget", "plexapi", "requests", "urllib3", "http",
-           "json", "threading", "logging", "email")
+           "json", "threading", "logging", "email", "psutil")
 
 
 def _group(filename: str) -> str:
@@ -102,12 +102,37 @@ def _group(filename: str) -> str:
     return "other: " + "/".join(parts[-2:])
 
 
+#: Packages grouped into the layers the report shows.
+LAYERS = {
+    "plexpin_widget": "plexpin_widget (flow, drivers, client, models, widget)",
+    "traitlets": "traitlets, ipywidgets, comm (widget state)", "ipywidgets": "traitlets, ipywidgets, comm (widget state)",
+    "comm": "traitlets, ipywidgets, comm (widget state)",
+    "httpx": "httpx", "httpcore": "httpcore", "h11": "h11",
+    "anyio": "anyio, sniffio (httpcore's async backend)", "sniffio": "anyio, sniffio (httpcore's async backend)",
+    "asyncio": "asyncio event loop, selectors", "selectors": "asyncio event loop, selectors",
+    "plexapi": "plexapi", "requests": "requests", "urllib3": "urllib3",
+    "http": "http.client, socket, ssl, email (headers)", "socket": "http.client, socket, ssl, email (headers)",
+    "ssl": "http.client, socket, ssl, email (headers)", "email": "http.client, socket, ssl, email (headers)",
+    # requests looks up proxies in os.environ on every request (trust_env).
+    "other: urllib/request.py": "os.environ scans (proxy lookup)", "other: <frozen os>": "os.environ scans (proxy lookup)",
+    "other: <frozen _collections_abc>": "os.environ scans (proxy lookup)",
+    "psutil": "the benchmark's own sampling (psutil)",
+    "threading": "threading (sleep, locks)", "json": "json",
+}
+OTHER_LAYER = "standard library and other"
+
+
+def _layer(group: str) -> str:
+    return LAYERS.get(group, OTHER_LAYER)
+
+
 def _is_c(filename: str) -> bool:
-    return filename == "~" or filename.startswith("<")
+    return filename == "~"  # "<frozen os>" and the like are Python code
 
 
-def breakdown(stats: pstats.Stats, seconds: float, logins: int, top: int = 30) -> str:
-    """Own CPU time per package and the top functions, in CPU-s per login-minute (as profiled).
+def breakdown(stats: pstats.Stats, seconds: float, logins: int, top: int = 30) -> tuple[str, dict[str, float]]:
+    """Own CPU time per package and the top functions, in CPU-s per login-minute (as profiled),
+    as text and as a share of the total per layer (:data:`LAYERS`).
 
     A C function's time (a socket send, ``isinstance``) counts for the package that called it."""
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -131,7 +156,10 @@ def breakdown(stats: pstats.Stats, seconds: float, logins: int, top: int = 30) -
     stats.stream = out  # type: ignore[attr-defined]
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
-    return out.getvalue()
+    layers: dict[str, float] = {}
+    for name, tt in by_group.items():
+        layers[_layer(name)] = layers.get(_layer(name), 0.0) + tt / total
+    return out.getvalue(), layers
 
 
 def _profiler() -> cProfile.Profile:
@@ -142,7 +170,7 @@ def _profiler() -> cProfile.Profile:
 # --------------------------------------------------------------------------- workers
 
 
-async def _async_window(seconds: float, logins: int, profile: bool) -> tuple[dict[str, Any], str]:
+async def _async_window(seconds: float, logins: int, profile: bool) -> tuple[dict[str, Any], str, dict[str, float]]:
     await asyncio.sleep(1.0)  # let the first checks pass, so the window is plain waiting
     profiler = _profiler() if profile else None
     window = _Window(seconds, logins)
@@ -151,11 +179,11 @@ async def _async_window(seconds: float, logins: int, profile: bool) -> tuple[dic
     for _ in range(SLICES):
         await asyncio.sleep(window.slice)
         window.mark()
-    text = ""
+    text, layers = "", {}
     if profiler:
         profiler.disable()
-        text = breakdown(pstats.Stats(profiler), window.result()["end"] - window.start, logins)
-    return window.result(), text
+        text, layers = breakdown(pstats.Stats(profiler), window.result()["end"] - window.start, logins)
+    return window.result(), text, layers
 
 
 def _run_async(make: Callable[[str, str], Any], url: str, logins: int, seconds: float, profile: bool,
@@ -169,9 +197,9 @@ def _run_async(make: Callable[[str, str], Any], url: str, logins: int, seconds: 
             if time.monotonic() > deadline:
                 raise RuntimeError("not every login showed a code within 120 s")
             await asyncio.sleep(0.05)
-        result, text = await _async_window(seconds, logins, profile)
+        result, text, layers = await _async_window(seconds, logins, profile)
         result.update(threads_before=threads_before, sockets_before=sockets_before, statuses=statuses(items),
-                      client_identifiers=[_cid(item) for item in items], profile=text)
+                      client_identifiers=[_cid(item) for item in items], profile=text, layers=layers)
         for item in items:
             await close(item)
         return result
@@ -246,11 +274,11 @@ def plexapi_worker(url: str, logins: int, seconds: float, profile: bool = False)
     statuses = ["waiting" if not login.finished else "finished" for login in items]
     for login in items:
         login.stop()  # joins the thread, so every profiler has stopped after this
-    text = ""
+    text, layers = "", {}
     if profilers:
-        text = breakdown(pstats.Stats(*profilers), time.monotonic() - threads_started, logins)
+        text, layers = breakdown(pstats.Stats(*profilers), time.monotonic() - threads_started, logins)
     result.update(threads_before=threads_before, sockets_before=sockets_before, statuses=statuses,
-                  client_identifiers=cids, profile=text)
+                  client_identifiers=cids, profile=text, layers=layers)
     return result
 
 
@@ -314,10 +342,24 @@ class Waiting:
                 rows.append(Row(SECTION, "pin checks per login per waiting minute", client, label, "requests/min",
                                 Summary.of([checks / self.logins / (result["end"] - result["start"]) * 60])))
             rows.extend(self._per_check())
+            profiles = self._profiles()
         finally:
             self.emu.stop()
         _judge(rows, medians)
-        return rows, {"waiting": medians}
+        return rows, {"waiting": medians, "waiting_profile": profiles}
+
+    def _profiles(self) -> dict[str, Any]:
+        """The same three, again side by side, under cProfile: where the CPU goes, per layer."""
+        seconds = max(2.0, self.seconds / 3)
+        procs = [(client, start_worker("measure_waiting.py", task, {"url": self.emu.url, "logins": self.logins,
+                                                                    "seconds": seconds, "profile": True},
+                                       self.tmp)) for client, task in KINDS]
+        out: dict[str, Any] = {"seconds": seconds, "logins": self.logins, "clients": {}}
+        for client, proc in procs:
+            result = finish_worker(proc, timeout=seconds + 300)
+            out["clients"][client] = {"layers": result["layers"],
+                                      "cpu_per_login_min": sorted(result["cpu_per_login_min"])}
+        return out
 
     def _per_check(self) -> list[Row]:
         samples = [run_worker("measure_waiting.py", "per_check",
