@@ -91,9 +91,12 @@ def list_resources(
     timeout: float = 10.0,
     transport: Any = None,
 ) -> list[PlexResource]:
-    """The account's devices (servers, players…), each with its connections and access token."""
-    from ._client import PlexTvClient  # httpx is loaded when first needed, not on import
+    """The account's devices (servers, players…), each with its connections and access token.
 
+    ``transport`` must serve blocking requests (an asyncio-only one is refused)."""
+    from ._client import PlexTvClient, sync_transport  # httpx is loaded when first needed
+
+    transport = sync_transport(transport, "resources(), account() and server() need")
     with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
         return client.get_resources(token, include_https=True, include_relay=True, include_ipv6=True)
 
@@ -110,9 +113,10 @@ def revoke_token(
 
     Raises the client's typed errors (:class:`~plexpin_widget.TransportError` when plex.tv
     cannot be reached); a token plex.tv no longer knows counts as revoked."""
-    from ._client import PlexTvClient
+    from ._client import PlexTvClient, sync_transport
     from ._errors import InvalidTokenError
 
+    transport = sync_transport(transport, "sign_out() needs")
     with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
         try:
             client.sign_out(token)
