@@ -132,6 +132,12 @@ class DeviceAuth:
                 key = _device_keys[slot] = DeviceKey.generate()
             return key
 
+    @property
+    def current_key(self) -> DeviceKey | None:
+        """The key if one was made or loaded already (never makes one)."""
+        with _lock:
+            return _device_keys.get((self.client_identifier, self.base_url))
+
     def use_key(self, key: DeviceKey) -> None:
         """Sign with ``key`` from now on (one read back from where it was remembered)."""
         with _lock:

@@ -428,9 +428,9 @@ class PlexPinLogin(widgets.VBox):
         """Keep the device key (never the JWT) once plex.tv has issued a token for it."""
         flow = self._session.flow
         device = self._session.device
-        if flow.status is not Status.AUTHORIZED or not flow.token or device is None:
+        key = device.current_key if device is not None else None
+        if flow.status is not Status.AUTHORIZED or not flow.token or key is None:
             return
-        key = device.key
         if key.kid == self._persisted_for:
             return
         self._persisted_for = key.kid  # set first: a failure is reported once, not every second
