@@ -257,3 +257,15 @@ def test_sign_out_revokes_a_classic_token(make_login: Callable[..., PlexPinLogin
     assert token.startswith("classic-")
     login.sign_out()
     assert token in fake.revoked and "plex.tv revoked the token" in login.notice
+
+
+def test_in_a_script_wait_renews_a_token_that_is_due(
+    fake: FakeJwtPlexTv, make_jwt_login: Callable[..., PlexPinLogin]
+) -> None:
+    fake.lifetime = 2  # the renewal is due after 1.6 s
+    login = make_jwt_login()
+    approve_when_shown(fake, login)
+    first = login.wait(10)
+    assert login.wait(10) == first  # not due yet: the same token, at once
+    poll_until(lambda: login.wait(10) != first, timeout=10, what="a renewal through wait()")
+    assert login.token in fake.issued and fake.calls("/api/v2/auth/token", "POST") == 1
