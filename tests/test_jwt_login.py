@@ -26,7 +26,6 @@ from plexpin_widget._errors import ConfigurationError, JwtUnavailableError
 from plexpin_widget._jwk import unverified_claims, unverified_header
 from test_store import MemoryKeyring, memory_keyring  # noqa: F401 (a fixture)
 
-FAST_POLL = 0.05
 
 
 @pytest.fixture(autouse=True)
@@ -45,22 +44,16 @@ def fake() -> FakeJwtPlexTv:
 
 
 @pytest.fixture
-def make_jwt_login(fake: FakeJwtPlexTv, private_config: Path) -> Iterator[Callable[..., PlexPinLogin]]:
-    made: list[PlexPinLogin] = []
+def make_jwt_login(fake: FakeJwtPlexTv, make_login: Callable[..., PlexPinLogin]) -> Callable[..., PlexPinLogin]:
+    """``make_login`` (conftest) with ``jwt=True``, talking to the fake JWT plex.tv."""
 
     def make(**kwargs: Any) -> PlexPinLogin:
-        kwargs.setdefault("product", "JWT test")
-        kwargs.setdefault("poll_interval", FAST_POLL)
         kwargs.setdefault("transport", fake.transport())
         kwargs.setdefault("base_url", "http://127.0.0.1:9")
         kwargs.setdefault("jwt", True)
-        login = PlexPinLogin(**kwargs)
-        made.append(login)
-        return login
+        return make_login(**kwargs)
 
-    yield make
-    for login in made:
-        login.close()
+    return make
 
 
 def approve_when_shown(fake: FakeJwtPlexTv, login: PlexPinLogin) -> None:
