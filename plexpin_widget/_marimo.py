@@ -31,6 +31,7 @@ __all__ = [
     "in_marimo",
     "marimo_element",
     "missing_anywidget_html",
+    "serves_viewers",
 ]
 
 logger = logging.getLogger("plexpin_widget.marimo")
@@ -58,6 +59,19 @@ def _context() -> Any:
 def in_marimo() -> bool:
     """True while running inside a marimo kernel (edit, run, or an export)."""
     return _context() is not None
+
+
+def serves_viewers() -> bool:
+    """True in an app that ``marimo run`` serves: every viewer gets a session of the same
+    process, sharing its config folder."""
+    if "marimo" not in sys.modules:
+        return False
+    try:
+        import marimo
+
+        return marimo.app_meta().mode == "run"
+    except Exception:  # an older marimo without app_meta: assume a personal notebook
+        return False
 
 
 def close_with_cell(owner: Any) -> bool:
