@@ -42,6 +42,19 @@ ANYWIDGET_MISSING = (
 )
 
 
+_warned = False
+
+
+def _warn_once(why: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.warning(
+            "plexpin_widget: %s; running a login's cell again will not stop the old login "
+            "(call login.close() first)", why
+        )
+
+
 def _context() -> Any:
     """marimo's runtime context for the running cell, or None outside a marimo kernel."""
     if "marimo" not in sys.modules:  # marimo is never imported just to ask
@@ -49,6 +62,7 @@ def _context() -> Any:
     try:
         from marimo._runtime.context import safe_get_context
     except Exception:  # a marimo without this module: treat as "not in a cell"
+        _warn_once("this marimo has no runtime context module")
         return None
     try:
         return safe_get_context()
@@ -88,7 +102,7 @@ def close_with_cell(owner: Any) -> bool:
 
         registry = ctx.cell_lifecycle_registry
     except Exception:
-        logger.warning("plexpin_widget: this marimo has no cell lifecycle registry; re-running the cell will not stop the old login")
+        _warn_once("this marimo has no cell lifecycle registry")
         return False
 
     owner_ref = weakref.ref(owner)

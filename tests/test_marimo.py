@@ -380,3 +380,17 @@ def test_a_personal_notebook_offers_remember(make_login: Any, emu: Any) -> None:
     assert login.wait(timeout=10) == token
     mirror = displayed(login)
     assert mirror.can_remember is True and mirror.remember is True
+
+
+def test_a_marimo_without_the_lifecycle_registry_is_named_in_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import types
+
+    import marimo._runtime.context as context_module
+
+    monkeypatch.setattr(context_module, "safe_get_context", lambda: types.SimpleNamespace(cell_id="c"))
+    monkeypatch.setattr(_marimo, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="plexpin_widget.marimo"):
+        assert _marimo.close_with_cell(object()) is False
+    assert "no cell lifecycle registry" in caplog.text and "login.close()" in caplog.text
