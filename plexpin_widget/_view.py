@@ -64,6 +64,8 @@ class ViewState:
     signed_out: bool = False
     #: plex.tv has not answered the last tries at all; the view offers "Try again now".
     unreachable: bool = False
+    #: "Remember me" is offered (not in an app served to many viewers).
+    offer_remember: bool = True
 
 
 def describe_error(error: BaseException | None, *, retrying: bool) -> str:
@@ -187,6 +189,7 @@ class ViewParts:
     can_cancel: bool
     can_restart: bool
     can_sign_out: bool
+    can_remember: bool
     notice: str
     #: plex.tv gives no answer and the login is retrying: offer to retry at once.
     can_retry_now: bool = False
@@ -211,6 +214,7 @@ def view_parts(state: ViewState) -> ViewParts:
         can_cancel=state.status in ("requesting", "waiting"),
         can_restart=state.status in ("expired", "cancelled", "error") or state.signed_out,
         can_sign_out=authorized,
+        can_remember=state.offer_remember,
         notice=state.notice,
         can_retry_now=state.unreachable and state.status in ("requesting", "waiting"),
     )
@@ -333,6 +337,7 @@ class LoginView:
         _show(self.restart_button, parts.can_restart)
         _show(self.retry_button, parts.can_retry_now)
         _show(self.signout_button, parts.can_sign_out)
+        _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
 

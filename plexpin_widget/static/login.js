@@ -5,7 +5,7 @@
 const KEYS = [
   "product", "status", "live", "code", "strong", "auth_url", "link_label", "qr",
   "seconds_left", "lifetime", "expiring", "status_text", "error", "signed_in_as",
-  "notice", "can_cancel", "can_restart", "can_sign_out", "remember",
+  "notice", "can_cancel", "can_restart", "can_sign_out", "can_remember", "remember",
 ];
 
 function part(parent, tag, name) {
@@ -125,6 +125,7 @@ function render({ model, el }) {
     show(restart, Boolean(get("can_restart")));
     show(signedIn, Boolean(get("signed_in_as")));
     show(signOut, Boolean(get("can_sign_out")));
+    show(rememberLabel, Boolean(get("can_remember")));
     show(notice, Boolean(get("notice")));
   }
 

@@ -252,6 +252,8 @@ def test_marimo_run_shows_the_live_login_and_signs_in(marimo_run, plex, page_wat
     expect(link).to_have_attribute("target", "_blank")
     expect(login.part("cancel")).to_be_visible()
     expect(login.part("restart")).to_be_hidden()
+    # An app served to many viewers shares one config folder: no "Remember me" there.
+    expect(login.part("remember")).to_be_hidden()
     # The page does not show "Jupyter widgets are not supported": marimo got an anywidget.
     expect(page_watch.page.get_by_text("Jupyter widgets are not supported")).to_have_count(0)
 
@@ -320,6 +322,7 @@ def test_marimo_edit_running_the_cell_again_stops_the_old_login(plex, page_watch
         login = open_login(server, page_watch)
         old_code = login.code()
         old_pin = plex.pin(old_code)
+        expect(login.part("remember")).to_be_visible()  # a personal notebook may remember
         wait_until(lambda: plex.polls(old_pin.id) >= 2, timeout=20, interval=0.1,
                    message="2 polls of the first pin", page=login.page)
 
