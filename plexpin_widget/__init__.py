@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     CertificateError,
     ConfigurationError,
+    DeviceKeyRejectedError,
     InvalidTokenError,
     JwtUnavailableError,
     JwtVerificationError,
@@ -29,6 +30,7 @@ from ._errors import (
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
+    TokenExpiredError,
     TransportError,
     UnexpectedStatusError,
 )
@@ -77,6 +79,7 @@ __all__ = [
     "ConfigurationError",
     "Connection",
     "ConnectionAttempt",
+    "DeviceKeyRejectedError",
     "FoundToken",
     "GeoData",
     "InvalidTokenError",
@@ -106,6 +109,7 @@ __all__ = [
     "ServerNotFoundError",
     "Status",
     "Subscription",
+    "TokenExpiredError",
     "TokenStore",
     "TransportError",
     "UnexpectedStatusError",

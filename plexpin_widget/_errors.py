@@ -14,6 +14,8 @@
     │   ├── MissingClientIdentifierError         400, Plex code 1000
     │   ├── PinNotFoundError                     404, Plex code 1020 (unknown, expired, other client id)
     │   ├── InvalidTokenError                    401 (code 1001) or 422: the token is bad or revoked
+    │   │   ├── TokenExpiredError                498: a Plex JWT past its expiry (refresh it)
+    │   │   └── DeviceKeyRejectedError           plex.tv refuses the device key (1097, 422, 401)
     │   ├── RateLimitedError                     429, with ``retry_after`` (retryable)
     │   ├── ServerError                          5xx (retryable)
     │   └── UnexpectedStatusError                any other status
@@ -32,6 +34,7 @@ from __future__ import annotations
 __all__ = [
     "CertificateError",
     "ConfigurationError",
+    "DeviceKeyRejectedError",
     "InvalidTokenError",
     "JwtUnavailableError",
     "JwtVerificationError",
@@ -48,6 +51,7 @@ __all__ = [
     "RateLimitedError",
     "RequestTimeoutError",
     "ServerError",
+    "TokenExpiredError",
     "TransportError",
     "UnexpectedStatusError",
 ]
@@ -181,6 +185,18 @@ class PinNotFoundError(PlexApiError):
 
 class InvalidTokenError(PlexApiError):
     """401 / 1001 or 422: the token is unknown, revoked or de-authorised."""
+
+
+class TokenExpiredError(InvalidTokenError):
+    """498: the Plex JWT has expired. A JWT login refreshes it with its device key."""
+
+
+class DeviceKeyRejectedError(InvalidTokenError):
+    """plex.tv refuses this device's key (Plex code 1097, 422 or 401 on a JWT call).
+
+    Usually the device was removed under Authorized Devices at plex.tv; a new code (and a new
+    key) is needed to sign in again.
+    """
 
 
 class RateLimitedError(PlexApiError):
