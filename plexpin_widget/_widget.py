@@ -1,6 +1,6 @@
 """``PlexPinLogin``: the notebook widget. Traits for the browser, a token for Python only.
 
-The widget is a thin layer over :class:`~plexpin_widget._drivers.LoginSession`: the session runs
+The widget is a thin layer over :class:`~plexpin_widget._session.LoginSession`: the session runs
 the login, and after every change the widget copies what it needs into traits and re-renders
 its view. Only display values are synced to the browser; the token, the pin and the user stay
 in the kernel, so they cannot end up in a saved notebook.
@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
-from ._drivers import LoginSession, sync_transport, validate_request_timeout
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
 from ._models import Pin, PlexResource, PlexUser
+from ._session import LoginSession
 from ._sources import TOKEN_ENV, FoundToken, check_token_text, find_token, forget_rejected
 from ._store import TokenStore
+from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
 from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["PlexPinLogin"]
 
@@ -98,7 +96,7 @@ class PlexPinLogin(widgets.VBox):
         # Every argument is checked before the first widget exists: a bad one must not leave
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
-        validate_request_timeout(request_timeout)
+        check_request_timeout(request_timeout)
         self._view = LoginView()
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
@@ -213,16 +211,13 @@ class PlexPinLogin(widgets.VBox):
             raise LoginError("not signed in yet; wait for the sign-in first (login.wait() or await login.wait_async())")
         return token
 
-    def _sync_transport(self) -> httpx.BaseTransport | None:
-        return sync_transport(self._transport, "resources(), account() and server() need")
-
     def resources(self) -> list[PlexResource]:
         """The account's servers and other devices, with their connections (blocks briefly)."""
         from ._account import list_resources
 
         return list_resources(
             self._require_token(), identity=self._session.identity, base_url=self.base_url,
-            timeout=self._request_timeout, transport=self._sync_transport(),
+            timeout=self._request_timeout, transport=self._transport,
         )
 
     def account(self) -> Any:
@@ -243,7 +238,7 @@ class PlexPinLogin(widgets.VBox):
 
         return connect_server(
             self._require_token(), name, identity=self._session.identity, base_url=self.base_url,
-            timeout=self._request_timeout, transport=self._sync_transport(),
+            timeout=self._request_timeout, transport=self._transport,
         )
 
     def wait(self, timeout: float | None = None) -> str:

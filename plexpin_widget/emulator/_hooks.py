@@ -30,14 +30,50 @@ POST     jwt/lifetime                ``{"seconds"}``: lifetime of Plex JWTs issu
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
+from plexpin_widget._models import Pin
+
+from ._faults import Faults
 from ._messages import EmulatorRequest, EmulatorResponse, json_response
+from ._state import Clock
 
-if TYPE_CHECKING:
-    from ._app import PlexTvEmulator
+__all__ = ["HookTarget", "handle"]
 
-__all__ = ["handle"]
+
+class HookTarget(Protocol):
+    """What the hooks need of the emulator (``PlexTvEmulator`` is one); described here so that
+    this module does not import the emulator that imports it."""
+
+    faults: Faults
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def pins(self) -> Mapping[int, Pin]: ...
+
+    def claim_pin(
+        self, pin_id: int | None = None, code: str | None = None, token: str | None = None
+    ) -> tuple[int, str]: ...
+
+    def auto_claim(self, delay: float | None) -> None: ...
+
+    def request_log(self, client_identifier: str | None = None) -> Sequence[Any]: ...
+
+    def add_account(self, username: str, *, token: str | None = None, **fields: Any) -> str: ...
+
+    def revoke(self, token: str) -> None: ...
+
+    def reset(self) -> None: ...
+    def devices(self) -> dict[str, dict[str, Any]]: ...
+    def issued_jwts(self, client_identifier: str | None = None) -> list[str]: ...
+    def jwks(self) -> dict[str, list[dict[str, str]]]: ...
+    def remove_device(self, client_identifier: str, *, revoke_tokens: bool = True) -> None: ...
+    def expire_jwts(self, client_identifier: str | None = None) -> int: ...
+    def rotate_signing_key(self, keep: int = 2) -> str: ...
+    jwt_lifetime: int
 
 _FAULT_OPTIONS = {
     "path_prefix", "method", "count", "status", "retry_after", "delay", "probability", "seed", "code", "message",
@@ -70,7 +106,7 @@ def _options(data: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
     return data
 
 
-def _claim(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
+def _claim(emu: HookTarget, data: dict[str, Any]) -> EmulatorResponse:
     pin_id = data.get("pin_id")
     code = data.get("code")
     chosen, token = emu.claim_pin(
@@ -81,7 +117,7 @@ def _claim(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
     return json_response(200, {"token": token, "pin_id": chosen})
 
 
-def _faults(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
+def _faults(emu: HookTarget, data: dict[str, Any]) -> EmulatorResponse:
     if "sequence" in data:
         steps = data.pop("sequence")
         if not isinstance(steps, list):
@@ -98,7 +134,7 @@ def _faults(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
     return json_response(201, {"added": len(rules), "pending": len(emu.faults)})
 
 
-def _jwt_query(emu: PlexTvEmulator, request: EmulatorRequest, name: str) -> EmulatorResponse:
+def _jwt_query(emu: HookTarget, request: EmulatorRequest, name: str) -> EmulatorResponse:
     if name == "devices":
         return json_response(200, emu.devices())
     if name == "issued":
@@ -108,7 +144,7 @@ def _jwt_query(emu: PlexTvEmulator, request: EmulatorRequest, name: str) -> Emul
     raise _BadHook(404, f"no hook GET /__emulator__/jwt/{name}")
 
 
-def _jwt_change(emu: PlexTvEmulator, data: dict[str, Any], name: str) -> EmulatorResponse:
+def _jwt_change(emu: HookTarget, data: dict[str, Any], name: str) -> EmulatorResponse:
     if name == "remove-device":
         emu.remove_device(str(data.get("client_identifier")), revoke_tokens=bool(data.get("revoke_tokens", True)))
         return EmulatorResponse(204)
@@ -123,7 +159,7 @@ def _jwt_change(emu: PlexTvEmulator, data: dict[str, Any], name: str) -> Emulato
     raise _BadHook(404, f"no hook POST /__emulator__/jwt/{name}")
 
 
-def _route(emu: PlexTvEmulator, request: EmulatorRequest) -> EmulatorResponse:
+def _route(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
     name = request.route_path[len("/__emulator__"):].strip("/")
     method = request.method
     if method == "GET" and name == "":
@@ -170,7 +206,7 @@ def _route(emu: PlexTvEmulator, request: EmulatorRequest) -> EmulatorResponse:
     raise _BadHook(404, f"no hook POST /__emulator__/{name}")
 
 
-def handle(emu: PlexTvEmulator, request: EmulatorRequest) -> EmulatorResponse:
+def handle(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
     """Answer one ``/__emulator__/`` request."""
     try:
         return _route(emu, request)
