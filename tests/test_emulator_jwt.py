@@ -557,3 +557,68 @@ def test_the_emulator_runs_classic_logins_without_pyjwt() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "500"  # a JWT endpoint, without the jwt extra
+
+
+# --------------------------------------------------------------------------- the media server stand-in
+
+
+def _pms_get(pms: Any, token: str, path: str = "/library/sections") -> httpx.Response:
+    with httpx.Client(transport=pms.transport(), base_url="http://127.0.0.1:32400") as http:
+        return http.get(path, headers={"X-Plex-Token": token})
+
+
+def test_the_media_server_refuses_a_plex_jwt_by_default_and_a_switch_lets_it_in(
+    client: httpx.Client, key: DeviceKey, emu: PlexTvEmulator
+) -> None:
+    from plexpin_widget.emulator.pms import PlexMediaServerEmulator
+
+    pms = PlexMediaServerEmulator(emu)
+    token = signed_in(emu, client, key)
+    # What /api/v2/resources hands out for the owned server is this JWT (MP240)...
+    (server,) = [d for d in client.get("/api/v2/resources", headers=headers(**{"X-Plex-Token": token})).json() if d["owned"]]
+    assert server["clientIdentifier"] == pms.machine_identifier and server["accessToken"] == token
+    # ...and the server answers it the way field reports say: an HTML 401 page.
+    refused = _pms_get(pms, token)
+    assert refused.status_code == 401 and "401 Unauthorized" in refused.text
+    assert _pms_get(pms, emu.demo_token).status_code == 200  # the classic token still works
+    pms.accept_jwt = True
+    assert _pms_get(pms, token).status_code == 200
+    emu.expire_jwts(CID)
+    assert _pms_get(pms, token).status_code == 401  # an expired JWT is still refused
+    fresh = refresh(emu, client, key).json()["auth_token"]
+    assert _pms_get(pms, fresh).status_code == 200
+    client.delete("/api/v2/users/signout", headers=headers(**{"X-Plex-Token": fresh}))
+    assert _pms_get(pms, fresh).status_code == 401  # and so is a signed-out one
+
+
+def test_the_media_server_jwt_switch_in_the_constructor_and_over_http(emu: PlexTvEmulator, key: DeviceKey) -> None:
+    from plexpin_widget.emulator.pms import PlexMediaServerEmulator
+
+    pms = PlexMediaServerEmulator(emu, accept_jwt=True)
+    with httpx.Client(transport=emu.transport(), base_url="https://clients.plex.tv") as plex_tv:
+        token = signed_in(emu, plex_tv, key)
+    stranger = PlexMediaServerEmulator(accept_jwt=True)  # no plex.tv behind it: nobody's JWT is known
+    assert _pms_get(pms, token).status_code == 200
+    assert _pms_get(stranger, token).status_code == 401
+    with pms.server() as served, httpx.Client(base_url=served.url) as http:
+        assert http.post("/__emulator__/accept-jwt", json={"accept": False}).json() == {"accept": False}
+        assert http.get("/library/sections", headers={"X-Plex-Token": token}).status_code == 401
+        assert http.post("/__emulator__/accept-jwt", json={"accept": "yes"}).status_code == 400
+        assert http.post("/__emulator__/accept-jwt", json={"accept": True}).status_code == 200
+        assert http.get("/library/sections", headers={"X-Plex-Token": token}).status_code == 200
+
+
+def test_python_plexapi_reaches_the_media_server_with_a_jwt_only_when_switched_on(emu: PlexTvEmulator, key: DeviceKey) -> None:
+    from plexapi.exceptions import Unauthorized
+    from plexapi.server import PlexServer
+
+    from plexpin_widget.emulator.pms import PlexMediaServerEmulator
+
+    pms = PlexMediaServerEmulator(emu)
+    with httpx.Client(transport=emu.transport(), base_url="https://clients.plex.tv") as plex_tv:
+        token = signed_in(emu, plex_tv, key)
+    with pms.server() as served:
+        with pytest.raises(Unauthorized):
+            PlexServer(served.url, token, timeout=10)
+        pms.accept_jwt = True
+        assert PlexServer(served.url, token, timeout=10).friendlyName == pms.name

@@ -334,9 +334,14 @@ class PlexTvEmulator:
             self._core.publish_connection(client_identifier, connection)
 
     def owns_server(self, token: str, client_identifier: str) -> bool:
-        """Whether ``token`` is a live account token whose account owns that server."""
+        """Whether ``token`` is a live account token or Plex JWT whose account owns that server."""
         with self._lock:
-            account, revoked = self._core.accounts.find(token)
+            issued = self._core.jwt.issued_jwt(token)
+            if issued is not None:
+                live = not issued.revoked and not issued.is_expired(self.clock.now())
+                account, revoked = (issued.account, False) if live else (None, False)
+            else:
+                account, revoked = self._core.accounts.find(token)
             if account is None or revoked:
                 return False
             return any(r.client_identifier == client_identifier and r.owned for r in account.resources)
