@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from plexpin_widget import _jwk
-from plexpin_widget._errors import ConfigurationError, JwtVerificationError
+from plexpin_widget._jwk import ConfigurationError, JwtVerificationError
 
 from ._jwt_state import IssuedJwt, JwtAuthority, looks_like_jwt
 from ._messages import EmulatorRequest, EmulatorResponse, error_response, json_response
