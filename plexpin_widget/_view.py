@@ -61,6 +61,8 @@ class ViewState:
     notice: str = ""
     #: The person signed out; the view offers to sign in again.
     signed_out: bool = False
+    #: "Remember me" is offered (not in an app served to many viewers).
+    offer_remember: bool = True
 
 
 def describe_error(error: BaseException | None, *, retrying: bool) -> str:
@@ -178,6 +180,7 @@ class ViewParts:
     can_cancel: bool
     can_restart: bool
     can_sign_out: bool
+    can_remember: bool
     notice: str
 
 
@@ -200,6 +203,7 @@ def view_parts(state: ViewState) -> ViewParts:
         can_cancel=state.status in ("requesting", "waiting"),
         can_restart=state.status in ("expired", "cancelled", "error") or state.signed_out,
         can_sign_out=authorized,
+        can_remember=state.offer_remember,
         notice=state.notice,
     )
 
@@ -318,6 +322,7 @@ class LoginView:
         _show(self.cancel_button, parts.can_cancel)
         _show(self.restart_button, parts.can_restart)
         _show(self.signout_button, parts.can_sign_out)
+        _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
 

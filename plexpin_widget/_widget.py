@@ -150,11 +150,17 @@ class PlexPinLogin(widgets.VBox):
         # marimo shows the login through an anywidget mirror, made on first display.
         self._marimo_mirror: Any = None
         self._marimo_element: Any = None
+        # An app that `marimo run` serves to many viewers keeps one config folder for all of
+        # them: a sign-in remembered there would sign the next viewer in as the last one. So
+        # there it is neither offered nor used, unless the app itself passes remember=True.
+        self._shared_app = False
+        self._remember_chosen = remember
         if "marimo" in sys.modules:
-            from ._marimo import close_with_cell
+            from ._marimo import close_with_cell, serves_viewers
 
             # Running the cell again replaces this login: stop it then, or it polls on.
             close_with_cell(self)
+            self._shared_app = serves_viewers()
         self._session_options = {
             "strong": strong, "poll_interval": poll_interval,
             "request_timeout": request_timeout, "transport": transport, "jwt": jwt,
@@ -332,7 +338,7 @@ class PlexPinLogin(widgets.VBox):
         ``$PLEX_TOKEN``, the Colab secret and the remembered sign-in (see ``_sources``)."""
         self._found = find_token(
             self._explicit_token, client_identifier=self.client_identifier, base_url=self.base_url,
-            store=self._store,
+            store=self._store, use_remembered=self._remember_chosen or not self._shared_app,
         )
         self._rejection_seen = False
         if self._found is None:
@@ -529,6 +535,7 @@ class PlexPinLogin(widgets.VBox):
             username=self.user.display_name if self.user is not None else "",
             product=self._product,
             strong=self._strong,
+            offer_remember=not self._shared_app,
             notice=self.notice,
             signed_out=self._signed_out,
         )
@@ -561,7 +568,7 @@ class PlexPinLogin(widgets.VBox):
             self.restart()
         elif action == "sign_out":
             self.sign_out()
-        elif action == "remember":
+        elif action == "remember" and not self._shared_app:
             self.remember = bool(value)
 
     # ----------------------------------------------------------------- representations
