@@ -53,34 +53,37 @@ class ClientCall:
 Steps = Generator[ClientCall, Any, _T]
 
 
+def _advance(steps: Steps[_T], result: Any, error: BaseException | None) -> tuple[ClientCall | None, Any]:
+    """Feed ``steps`` the last call's result (or throw its error in): the next call, or
+    ``None`` and the steps' value once they are done."""
+    try:
+        return (steps.throw(error) if error is not None else steps.send(result)), None
+    except StopIteration as done:
+        return None, done.value
+
+
 def run_steps(steps: Steps[_T], client: Any) -> _T:
     """Carry out ``steps`` with a blocking client; a failed call is thrown into the steps."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = steps.throw(error) if error is not None else steps.send(result)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    call, value = _advance(steps, None, None)
+    while call is not None:
         try:
             result, error = getattr(client, call.method)(*call.args, **call.kwargs), None
         except Exception as exc:
             result, error = None, exc
+        call, value = _advance(steps, result, error)
+    return value  # type: ignore[no-any-return]
 
 
 async def arun_steps(steps: Steps[_T], client: Any) -> _T:
     """Like :func:`run_steps`, with an asyncio client."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = steps.throw(error) if error is not None else steps.send(result)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    call, value = _advance(steps, None, None)
+    while call is not None:
         try:
             result, error = await getattr(client, call.method)(*call.args, **call.kwargs), None
         except Exception as exc:
             result, error = None, exc
+        call, value = _advance(steps, result, error)
+    return value  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- process-wide state

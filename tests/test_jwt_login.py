@@ -24,8 +24,8 @@ from plexpin_widget import PlexPinLogin
 from plexpin_widget import _device_auth
 from plexpin_widget._errors import ConfigurationError, JwtUnavailableError
 from plexpin_widget._jwk import unverified_claims, unverified_header
+from test_store import MemoryKeyring, memory_keyring  # noqa: F401 (a fixture)
 
-FAST_POLL = 0.05
 
 
 @pytest.fixture(autouse=True)
@@ -44,22 +44,16 @@ def fake() -> FakeJwtPlexTv:
 
 
 @pytest.fixture
-def make_jwt_login(fake: FakeJwtPlexTv, private_config: Path) -> Iterator[Callable[..., PlexPinLogin]]:
-    made: list[PlexPinLogin] = []
+def make_jwt_login(fake: FakeJwtPlexTv, make_login: Callable[..., PlexPinLogin]) -> Callable[..., PlexPinLogin]:
+    """``make_login`` (conftest) with ``jwt=True``, talking to the fake JWT plex.tv."""
 
     def make(**kwargs: Any) -> PlexPinLogin:
-        kwargs.setdefault("product", "JWT test")
-        kwargs.setdefault("poll_interval", FAST_POLL)
         kwargs.setdefault("transport", fake.transport())
         kwargs.setdefault("base_url", "http://127.0.0.1:9")
         kwargs.setdefault("jwt", True)
-        login = PlexPinLogin(**kwargs)
-        made.append(login)
-        return login
+        return make_login(**kwargs)
 
-    yield make
-    for login in made:
-        login.close()
+    return make
 
 
 def approve_when_shown(fake: FakeJwtPlexTv, login: PlexPinLogin) -> None:
@@ -269,3 +263,24 @@ def test_in_a_script_wait_renews_a_token_that_is_due(
     assert login.wait(10) == first  # not due yet: the same token, at once
     poll_until(lambda: login.wait(10) != first, timeout=10, what="a renewal through wait()")
     assert login.token in fake.issued and fake.calls("/api/v2/auth/token", "POST") == 1
+
+
+def test_with_a_keyring_the_key_goes_there_and_no_jwt_anywhere(
+    fake: FakeJwtPlexTv, make_jwt_login: Callable[..., PlexPinLogin], private_config: Path,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    login = make_jwt_login(remember=True)
+    approve_when_shown(fake, login)
+    token = login.wait(10)
+    poll_until(lambda: "keyring" in login.notice, what="the key in the keyring")
+    [(name, value)] = [(user, secret) for (_service, user), secret in memory_keyring.entries.items()]
+    assert name.endswith(" device-key") and "d" in json.loads(value)
+    assert not any(jwt in value for jwt in fake.issued)
+    for path in every_file(private_config):
+        assert token not in path.read_text(errors="replace") and '"d"' not in path.read_text(errors="replace")
+    login.close()
+    _device_auth._device_keys.clear()
+    again = make_jwt_login()
+    assert again.wait(10) != token and again.pin is None
+    again.sign_out()
+    assert memory_keyring.entries == {}

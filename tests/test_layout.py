@@ -122,6 +122,12 @@ def test_the_emulator_stands_apart() -> None:
         assert outside <= {f"{PACKAGE}._models", f"{PACKAGE}._jwk"}, f"{module} imports {sorted(outside)}"
 
 
+def test_the_jwt_steps_make_no_requests_of_their_own() -> None:
+    module = f"{PACKAGE}._device_auth"
+    assert GRAPH[module] <= {f"{PACKAGE}._jwk", f"{PACKAGE}._models", f"{PACKAGE}._errors"}
+    assert not _external_imports(module) & HTTP_MODULES
+
+
 @pytest.mark.parametrize(
     "module", [f"{PACKAGE}._widget", f"{PACKAGE}._view", f"{PACKAGE}._mirror", f"{PACKAGE}._marimo"]
 )
