@@ -44,7 +44,7 @@ from ._flow import (
     UserReceived,
 )
 
-__all__ = ["ROUTES", "Inbox", "Route", "SharedFlow", "Step", "route_for"]
+__all__ = ["ROUTES", "Inbox", "Route", "SharedFlow", "Step", "resolve", "route_for"]
 
 # The longest a driver sleeps without waking to refresh the countdown.
 TICK = 1.0
@@ -221,3 +221,9 @@ class Inbox:
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds; True if work was posted meanwhile."""
         return self._wakeup.wait(timeout)
+
+
+def resolve(future: Any) -> None:
+    """Complete an asyncio future with ``None`` unless it is done (a waiter, a driver's nap)."""
+    if not future.done():
+        future.set_result(None)

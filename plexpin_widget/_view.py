@@ -37,6 +37,7 @@ __all__ = [
     "fallback_html",
     "fallback_text",
     "status_sentence",
+    "unreachable_sentence",
     "view_parts",
 ]
 
@@ -61,6 +62,8 @@ class ViewState:
     notice: str = ""
     #: The person signed out; the view offers to sign in again.
     signed_out: bool = False
+    #: plex.tv has not answered the last tries at all; the view offers "Try again now".
+    unreachable: bool = False
     #: "Remember me" is offered (not in an app served to many viewers).
     offer_remember: bool = True
 
@@ -98,6 +101,12 @@ def describe_error(error: BaseException | None, *, retrying: bool) -> str:
         detail = f": {error.plex_message}" if error.plex_message else ""
         return f"plex.tv answered HTTP {error.status_code}{detail}.{suffix}"
     return f"Sign-in failed: {error}.{suffix}" if str(error) else f"Sign-in failed ({type(error).__name__}).{suffix}"
+
+
+def unreachable_sentence(retry_in: int) -> str:
+    """The words while plex.tv gives no answer at all and the login keeps trying."""
+    when = f"retrying in {retry_in} s" if retry_in > 0 else "retrying now"
+    return f"Can't reach plex.tv — {when}…"
 
 
 def _clock(seconds: int) -> str:
@@ -182,6 +191,8 @@ class ViewParts:
     can_sign_out: bool
     can_remember: bool
     notice: str
+    #: plex.tv gives no answer and the login is retrying: offer to retry at once.
+    can_retry_now: bool = False
 
 
 def countdown_parts(state: ViewState) -> tuple[int, int, bool, str]:
@@ -218,6 +229,7 @@ def view_parts(state: ViewState) -> ViewParts:
         can_sign_out=authorized,
         can_remember=state.offer_remember,
         notice=state.notice,
+        can_retry_now=state.unreachable and state.status in ("requesting", "waiting"),
     )
 
 
@@ -271,7 +283,8 @@ class LoginView:
         self.signed_in = widgets.HTML()
         self.cancel_button = widgets.Button(description="Cancel", button_style="")
         self.restart_button = widgets.Button(description="Get a new code", button_style="primary")
-        self.buttons = widgets.HBox([self.cancel_button, self.restart_button])
+        self.retry_button = widgets.Button(description="Try again now", button_style="")
+        self.buttons = widgets.HBox([self.retry_button, self.cancel_button, self.restart_button])
         self.remember_box = widgets.Checkbox(value=False, description="Remember me on this computer", indent=False)
         self.signout_button = widgets.Button(description="Sign out", button_style="")
         self.footer = widgets.HBox([self.remember_box, self.signout_button])
@@ -290,6 +303,7 @@ class LoginView:
             getattr(self, name).add_class(f"{CSS_PREFIX}-{name.replace('_', '-')}")
         self.cancel_button.add_class(f"{CSS_PREFIX}-cancel")
         self.restart_button.add_class(f"{CSS_PREFIX}-restart")
+        self.retry_button.add_class(f"{CSS_PREFIX}-retry")
         self.remember_box.add_class(f"{CSS_PREFIX}-remember")
         self.signout_button.add_class(f"{CSS_PREFIX}-signout")
         self.footer.add_class(f"{CSS_PREFIX}-footer")
@@ -339,6 +353,7 @@ class LoginView:
         _show(self.signed_in, bool(parts.signed_in_as))
         _show(self.cancel_button, parts.can_cancel)
         _show(self.restart_button, parts.can_restart)
+        _show(self.retry_button, parts.can_retry_now)
         _show(self.signout_button, parts.can_sign_out)
         _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")

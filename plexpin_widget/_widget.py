@@ -26,7 +26,15 @@ from ._store import DeviceKeyStore, TokenStore
 from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
-from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
+from ._view import (
+    LoginView,
+    ViewState,
+    close_widgets,
+    describe_error,
+    fallback_html,
+    fallback_text,
+    unreachable_sentence,
+)
 
 __all__ = ["PlexPinLogin"]
 
@@ -171,6 +179,7 @@ class PlexPinLogin(widgets.VBox):
         self.observe(self._on_remember, names="remember")
         self._view.cancel_button.on_click(lambda _button: self.cancel())
         self._view.restart_button.on_click(lambda _button: self.restart())
+        self._view.retry_button.on_click(lambda _button: self.retry_now())
         self._view.signout_button.on_click(lambda _button: self.sign_out())
         self._render()
         if autostart:
@@ -208,6 +217,12 @@ class PlexPinLogin(widgets.VBox):
     def cancel(self) -> None:
         """Stop polling. Safe to call from any thread (button callbacks may run on a subshell)."""
         self._session.cancel()
+
+    def retry_now(self) -> None:
+        """While plex.tv cannot be reached, try again at once instead of after the backoff (the
+        "Try again now" button). A wait plex.tv asked for (429 ``Retry-After``) is still kept.
+        Safe to call from any thread."""
+        self._session.retry_now()
 
     def restart(self) -> None:
         """Forget the current code and get a new one."""
@@ -529,6 +544,8 @@ class PlexPinLogin(widgets.VBox):
             )
         if flow.status in (Status.EXPIRED, Status.CANCELLED):
             return ""
+        if flow.unreachable:
+            return unreachable_sentence(self._session.seconds_until_retry())
         if flow.status is Status.ERROR or flow.reconnecting:
             return describe_error(flow.error, retrying=flow.reconnecting)
         return ""
@@ -550,6 +567,7 @@ class PlexPinLogin(widgets.VBox):
             offer_remember=not self._shared_app,
             notice=self.notice,
             signed_out=self._signed_out,
+            unreachable=flow.unreachable,
         )
 
     def _render(self) -> None:
@@ -578,6 +596,8 @@ class PlexPinLogin(widgets.VBox):
             self.cancel()
         elif action == "restart":
             self.restart()
+        elif action == "retry_now":
+            self.retry_now()
         elif action == "sign_out":
             self.sign_out()
         elif action == "remember" and not self._shared_app:
