@@ -254,3 +254,15 @@ def test_server_with_a_jwt_explains_the_401_and_works_when_the_server_accepts_jw
     classic.wait(15)
     with pms.server():
         assert classic.server().machineIdentifier == pms.machine_identifier
+
+
+def test_a_498_on_the_account_read_is_met_with_a_refresh(
+    emu: PlexTvEmulator, make_login: Callable[..., PlexPinLogin]
+) -> None:
+    emu.auto_claim(0)
+    emu.faults.add("status", path_prefix="/api/v2/user", status=498, count=1)
+    login = make_login(jwt=True)
+    token = login.wait(15)
+    issued = emu.issued_jwts(login.client_identifier)
+    assert len(issued) == 2 and token == issued[-1]  # the pin's JWT, then the refreshed one
+    assert login.user is not None and login.status == "authorized"
