@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import math
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -47,6 +48,25 @@ from ._urls import resolve_base_url
 __all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after", "sync_transport"]
 
 logger = logging.getLogger("plexpin_widget.client")
+
+_DEVICE_JWT_PARAM = re.compile(r"(deviceJWT=)[^&\s\"']+")
+
+
+class _RedactDeviceJwt(logging.Filter):
+    """httpx logs every request's URL (at INFO); a pin check's URL carries the signed device
+    JWT, which could be exchanged for the Plex JWT within its 5 minutes. Blank it out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any("deviceJWT=" in str(arg) for arg in args):
+            record.args = tuple(
+                _DEVICE_JWT_PARAM.sub(r"\1[redacted]", str(arg)) if "deviceJWT=" in str(arg) else arg
+                for arg in args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactDeviceJwt())
 
 DEFAULT_TIMEOUT = 10.0
 _T = TypeVar("_T")
