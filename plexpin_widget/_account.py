@@ -31,7 +31,9 @@ __all__ = [
     "connect_server",
     "connection_plan",
     "list_resources",
+    "looks_like_jwt",
     "plexapi_account",
+    "revoke_token",
 ]
 
 PLEXAPI_INSTALL_HINT = 'pip install "plexpin_widget[plexapi]"'
@@ -94,6 +96,41 @@ def list_resources(
 
     with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
         return client.get_resources(token, include_https=True, include_relay=True, include_ipv6=True)
+
+
+def revoke_token(
+    token: str,
+    *,
+    identity: ClientIdentity,
+    base_url: str,
+    timeout: float = 10.0,
+    transport: Any = None,
+) -> None:
+    """Revoke ``token`` at plex.tv (``DELETE /api/v2/users/signout``), classic token or Plex JWT.
+
+    Raises the client's typed errors (:class:`~plexpin_widget.TransportError` when plex.tv
+    cannot be reached); a token plex.tv no longer knows counts as revoked."""
+    from ._client import PlexTvClient
+    from ._errors import InvalidTokenError
+
+    with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
+        try:
+            client.sign_out(token)
+        except InvalidTokenError:
+            pass  # already signed out or expired: nothing left to revoke
+
+
+def looks_like_jwt(token: str) -> bool:
+    """Whether ``token`` has a JWT's shape (three base64url parts, a JSON header)."""
+    return token.startswith("eyJ") and token.count(".") == 2
+
+
+#: What a server's 401 to a Plex JWT means, for people (reference §8).
+JWT_SERVER_HINT = (
+    "Plex Media Servers answer 401 to Plex JWTs (field reports through August 2026), and this "
+    "server's access token from plex.tv is the JWT itself. Sign in without jwt=True (the classic "
+    "token) to reach your servers."
+)
 
 
 def _kind(connection: Connection) -> str:
@@ -279,6 +316,7 @@ def connect_server(
     if resources is None:
         resources = list_resources(token, identity=identity, base_url=base_url, timeout=timeout, transport=transport)
     attempts: list[ConnectionAttempt] = []
+    refused_jwt = False
     for resource in choose_servers(resources, name):
         server_token = resource.access_token or token
         plan = connection_plan(resource)
@@ -298,13 +336,24 @@ def connect_server(
                 try:
                     return future.result()
                 except Exception as exc:
-                    attempts.append(
-                        ConnectionAttempt(resource.name, _kind(connection), connection.uri,
-                                          _reason(exc, (token, server_token)))
-                    )
+                    reason = _reason(exc, (token, server_token))
+                    if looks_like_jwt(server_token) and _is_unauthorized(exc):
+                        refused_jwt = True
+                        reason = "the server refused the Plex JWT (401 Unauthorized)"
+                    attempts.append(ConnectionAttempt(resource.name, _kind(connection), connection.uri, reason))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
     what = f"the server {name!r}" if name is not None else "any server on the account"
-    raise ServerConnectionError(
-        f"could not connect to {what}; tried {len(attempts)} connection(s):", attempts
-    )
+    message = f"could not connect to {what}; tried {len(attempts)} connection(s):"
+    if refused_jwt:
+        message = f"could not connect to {what}: {JWT_SERVER_HINT} Tried {len(attempts)} connection(s):"
+    raise ServerConnectionError(message, attempts)
+
+
+def _is_unauthorized(error: BaseException) -> bool:
+    from plexapi.exceptions import Unauthorized
+
+    if isinstance(error, Unauthorized):
+        return True
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None) == 401

@@ -26,6 +26,7 @@ import httpx
 from ._errors import (
     CertificateError,
     ConfigurationError,
+    DeviceKeyRejectedError,
     InvalidTokenError,
     MalformedResponseError,
     MissingClientIdentifierError,
@@ -34,6 +35,7 @@ from ._errors import (
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
+    TokenExpiredError,
     TransportError,
     UnexpectedStatusError,
 )
@@ -61,21 +63,81 @@ class _Call(Generic[_T]):
     params: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Kept out of repr so that a _Call in a traceback never shows the token.
     token: str | None = dataclasses.field(default=None, repr=False)
+    # A JSON body, and query parameters that carry a signed device JWT: out of repr too.
+    body: Any = dataclasses.field(default=None, repr=False)
+    secret_params: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    #: False for endpoints that answer with no body (sign-out).
+    has_body: bool = True
 
     @property
     def endpoint(self) -> str:
         return f"{self.method} {self.path}"
 
 
-def _create_pin_call(strong: bool) -> _Call[Pin]:
+def _create_pin_call(strong: bool, jwk: Mapping[str, str] | None = None) -> _Call[Pin]:
+    if jwk is not None:
+        # The JWT sign-in sends the device's public key with the pin, and `strong` in the body.
+        return _Call("POST", "/api/v2/pins", 201, Pin.from_json, body={"jwk": dict(jwk), "strong": bool(strong)})
     params = {"strong": "true"} if strong else {}
     return _Call("POST", "/api/v2/pins", 201, Pin.from_json, params)
 
 
-def _check_pin_call(pin_id: int) -> _Call[Pin]:
+def _check_jwt_text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value or any(ord(ch) < 33 or ord(ch) > 126 for ch in value):
+        raise ConfigurationError(name, "must be a signed JWT (printable ASCII, no spaces)")
+    return value
+
+
+def _check_pin_call(pin_id: int, device_jwt: str | None = None) -> _Call[Pin]:
     if isinstance(pin_id, bool) or not isinstance(pin_id, int) or pin_id < 0:
         raise ConfigurationError("pin_id", f"must be a non-negative integer, not {pin_id!r}")
-    return _Call("GET", f"/api/v2/pins/{pin_id}", 200, Pin.from_json)
+    secret = {"deviceJWT": _check_jwt_text(device_jwt, "device_jwt")} if device_jwt is not None else {}
+    return _Call("GET", f"/api/v2/pins/{pin_id}", 200, Pin.from_json, secret_params=secret)
+
+
+def _parse_nonce(payload: Any) -> str:
+    nonce = payload.get("nonce") if isinstance(payload, Mapping) else None
+    if not isinstance(nonce, str) or not nonce.strip():
+        raise ValueError("nonce: expected {\"nonce\": \"...\"}")
+    return nonce.strip()
+
+
+def _nonce_call() -> _Call[str]:
+    return _Call("GET", "/api/v2/auth/nonce", 200, _parse_nonce)
+
+
+def _parse_auth_token(payload: Any) -> str:
+    # plex.tv writes `auth_token` here (snake case) and `authToken` on pins; accept both.
+    token = None
+    if isinstance(payload, Mapping):
+        token = payload.get("auth_token") or payload.get("authToken")
+    if not isinstance(token, str) or not token.strip():
+        raise ValueError("auth/token: the answer holds no auth_token")
+    return token.strip()
+
+
+def _token_call(device_jwt: str) -> _Call[str]:
+    body = {"jwt": _check_jwt_text(device_jwt, "device_jwt")}
+    return _Call("POST", "/api/v2/auth/token", 200, _parse_auth_token, body=body)
+
+
+def _parse_keys(payload: Any) -> list[dict[str, Any]]:
+    keys = payload.get("keys") if isinstance(payload, Mapping) else None
+    if not isinstance(keys, list):
+        raise ValueError("auth/keys: expected {\"keys\": [...]}")
+    return [dict(key) for key in keys if isinstance(key, Mapping)]
+
+
+def _keys_call() -> _Call[list[dict[str, Any]]]:
+    return _Call("GET", "/api/v2/auth/keys", 200, _parse_keys)
+
+
+def _ignore_body(payload: Any) -> None:
+    return None
+
+
+def _sign_out_call(token: str) -> _Call[None]:
+    return _Call("DELETE", "/api/v2/users/signout", 204, _ignore_body, token=_check_token(token), has_body=False)
 
 
 def _check_token(token: object) -> str:
@@ -158,6 +220,8 @@ def _json_or_none(response: httpx.Response) -> Any:
 def _interpret(call: _Call[_T], response: httpx.Response) -> _T:
     """The model for a successful answer, or the typed error for any other."""
     status = response.status_code
+    if not call.has_body and 200 <= status < 300:
+        return call.parse(None)
     if status == call.expect or (200 <= status < 300 and call.expect in (200, 201)):
         try:
             payload = json.loads(response.content)
@@ -177,6 +241,15 @@ def _interpret(call: _Call[_T], response: httpx.Response) -> _T:
         raise MissingClientIdentifierError(*args)
     if status == 404 and call.path.startswith("/api/v2/pins/"):
         raise PinNotFoundError(*args)
+    if status == 498:
+        raise TokenExpiredError(*args)
+    if call.path == "/api/v2/auth/nonce" and status in (400, 422):
+        raise MissingClientIdentifierError(*args)
+    # 1097: no key registered for this client identifier (the device was removed); 401/422
+    # on a call signed with the device key: plex.tv refuses the signature or the key.
+    signed = call.path.startswith("/api/v2/auth/") or bool(call.secret_params)
+    if plex_code == 1097 or (signed and status in (401, 403, 422)):
+        raise DeviceKeyRejectedError(*args)
     if status in (401, 422):
         raise InvalidTokenError(*args)
     raise UnexpectedStatusError(*args)
@@ -258,7 +331,13 @@ class _ClientBase:
         # httpx encodes str header values as ASCII and would raise on a product such as
         # "Café"; plex.tv expects non-ASCII X-Plex-* values as UTF-8.
         encoded = {k: v.encode("utf-8") if isinstance(v, str) else v for k, v in headers.items()}
-        return {"method": call.method, "url": call.path, "params": dict(call.params), "headers": encoded}
+        kwargs: dict[str, Any] = {
+            "method": call.method, "url": call.path, "params": {**call.params, **call.secret_params},
+            "headers": encoded,
+        }
+        if call.body is not None:
+            kwargs["json"] = call.body
+        return kwargs
 
     @staticmethod
     def _log(call: _Call[Any], response: httpx.Response | None, started: float) -> None:
@@ -309,13 +388,36 @@ class PlexTvClient(_ClientBase):
         self._log(call, response, started)
         return _interpret(call, response)
 
-    def create_pin(self, strong: bool = False) -> Pin:
-        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs)."""
-        return self._send(_create_pin_call(strong))
+    def create_pin(self, strong: bool = False, *, jwk: Mapping[str, str] | None = None) -> Pin:
+        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs).
 
-    def check_pin(self, pin_id: int) -> Pin:
-        """Read a pin again; its ``auth_token`` is set once the person approved it."""
-        return self._send(_check_pin_call(pin_id))
+        With ``jwk`` (a device's public key) the pin is for the JWT sign-in."""
+        return self._send(_create_pin_call(strong, jwk))
+
+    def check_pin(self, pin_id: int, *, device_jwt: str | None = None) -> Pin:
+        """Read a pin again; its ``auth_token`` is set once the person approved it.
+
+        For a pin made with a JWK, pass a ``device_jwt`` signed by that key: the
+        ``auth_token`` is then a Plex JWT."""
+        return self._send(_check_pin_call(pin_id, device_jwt))
+
+    def get_nonce(self) -> str:
+        """A one-use nonce (valid 5 minutes) for a device JWT that asks for a new Plex JWT."""
+        return self._send(_nonce_call())
+
+    def exchange_token(self, device_jwt: str) -> str:
+        """A new Plex JWT for a device JWT that carries a nonce (``POST /api/v2/auth/token``).
+
+        The answer is not verified here; check it against :meth:`get_signing_keys`."""
+        return self._send(_token_call(device_jwt))
+
+    def get_signing_keys(self) -> list[dict[str, Any]]:
+        """The public keys (JWKs) plex.tv signs Plex JWTs with; Plex rotates them."""
+        return self._send(_keys_call())
+
+    def sign_out(self, token: str) -> None:
+        """Revoke ``token`` at plex.tv (``DELETE /api/v2/users/signout``)."""
+        self._send(_sign_out_call(token))
 
     def get_user(self, token: str) -> PlexUser:
         """The account a token belongs to; :class:`InvalidTokenError` if the token is bad."""
@@ -371,13 +473,31 @@ class AsyncPlexTvClient(_ClientBase):
         self._log(call, response, started)
         return _interpret(call, response)
 
-    async def create_pin(self, strong: bool = False) -> Pin:
-        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs)."""
-        return await self._send(_create_pin_call(strong))
+    async def create_pin(self, strong: bool = False, *, jwk: Mapping[str, str] | None = None) -> Pin:
+        """Ask plex.tv for a new pin (``strong=True`` for the long code used in URLs).
 
-    async def check_pin(self, pin_id: int) -> Pin:
-        """Read a pin again; its ``auth_token`` is set once the person approved it."""
-        return await self._send(_check_pin_call(pin_id))
+        With ``jwk`` (a device's public key) the pin is for the JWT sign-in."""
+        return await self._send(_create_pin_call(strong, jwk))
+
+    async def check_pin(self, pin_id: int, *, device_jwt: str | None = None) -> Pin:
+        """Read a pin again; with ``device_jwt`` its ``auth_token`` is a Plex JWT once approved."""
+        return await self._send(_check_pin_call(pin_id, device_jwt))
+
+    async def get_nonce(self) -> str:
+        """A one-use nonce (valid 5 minutes) for a device JWT that asks for a new Plex JWT."""
+        return await self._send(_nonce_call())
+
+    async def exchange_token(self, device_jwt: str) -> str:
+        """A new Plex JWT for a device JWT that carries a nonce (not verified here)."""
+        return await self._send(_token_call(device_jwt))
+
+    async def get_signing_keys(self) -> list[dict[str, Any]]:
+        """The public keys (JWKs) plex.tv signs Plex JWTs with; Plex rotates them."""
+        return await self._send(_keys_call())
+
+    async def sign_out(self, token: str) -> None:
+        """Revoke ``token`` at plex.tv (``DELETE /api/v2/users/signout``)."""
+        await self._send(_sign_out_call(token))
 
     async def get_user(self, token: str) -> PlexUser:
         """The account a token belongs to; :class:`InvalidTokenError` if the token is bad."""

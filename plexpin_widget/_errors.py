@@ -4,6 +4,7 @@
 
     PlexPinError
     ├── ConfigurationError (also ValueError)     a bad argument or environment variable
+    │   └── JwtUnavailableError                  jwt=True without PyJWT/cryptography installed
     ├── TransportError                           no usable HTTP answer (retryable)
     │   ├── RequestTimeoutError
     │   └── NetworkError
@@ -13,9 +14,12 @@
     │   ├── MissingClientIdentifierError         400, Plex code 1000
     │   ├── PinNotFoundError                     404, Plex code 1020 (unknown, expired, other client id)
     │   ├── InvalidTokenError                    401 (code 1001) or 422: the token is bad or revoked
+    │   │   ├── TokenExpiredError                498: a Plex JWT past its expiry (refresh it)
+    │   │   └── DeviceKeyRejectedError           plex.tv refuses the device key (1097, 422, 401)
     │   ├── RateLimitedError                     429, with ``retry_after`` (retryable)
     │   ├── ServerError                          5xx (retryable)
     │   └── UnexpectedStatusError                any other status
+    ├── JwtVerificationError                     a JWT's signature or claims do not check out
     └── LoginError                               how a PIN login ended without a token
         ├── PinExpiredError
         ├── LoginCancelledError
@@ -30,7 +34,10 @@ from __future__ import annotations
 __all__ = [
     "CertificateError",
     "ConfigurationError",
+    "DeviceKeyRejectedError",
     "InvalidTokenError",
+    "JwtUnavailableError",
+    "JwtVerificationError",
     "LoginCancelledError",
     "LoginError",
     "LoginFailedError",
@@ -44,6 +51,7 @@ __all__ = [
     "RateLimitedError",
     "RequestTimeoutError",
     "ServerError",
+    "TokenExpiredError",
     "TransportError",
     "UnexpectedStatusError",
 ]
@@ -67,6 +75,29 @@ class ConfigurationError(PlexPinError, ValueError):
     def __init__(self, name: str, message: str) -> None:
         self.name = name
         super().__init__(f"{name}: {message}")
+
+
+class JwtUnavailableError(ConfigurationError):
+    """JWT sign-in needs PyJWT with cryptography, which are not installed."""
+
+    def __init__(self, missing: str = "PyJWT") -> None:
+        self.missing = missing
+        super().__init__(
+            "jwt",
+            f"JWT sign-in needs PyJWT with cryptography ({missing} is not installed); "
+            "install them with: pip install 'plexpin-widget[jwt]'",
+        )
+
+
+class JwtVerificationError(PlexPinError):
+    """A JWT failed verification: bad signature, wrong issuer or audience, expired, or not ours.
+
+    ``reason`` says which check failed, in words. It never contains the token.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"JWT verification failed: {reason}")
 
 
 class TransportError(PlexPinError):
@@ -154,6 +185,18 @@ class PinNotFoundError(PlexApiError):
 
 class InvalidTokenError(PlexApiError):
     """401 / 1001 or 422: the token is unknown, revoked or de-authorised."""
+
+
+class TokenExpiredError(InvalidTokenError):
+    """498: the Plex JWT has expired. A JWT login refreshes it with its device key."""
+
+
+class DeviceKeyRejectedError(InvalidTokenError):
+    """plex.tv refuses this device's key (Plex code 1097, 422 or 401 on a JWT call).
+
+    Usually the device was removed under Authorized Devices at plex.tv; a new code (and a new
+    key) is needed to sign in again.
+    """
 
 
 class RateLimitedError(PlexApiError):

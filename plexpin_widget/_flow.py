@@ -12,6 +12,13 @@ The pin's expiry is turned into a local deadline at the moment the request that 
 deadline any answer gives is kept (``expiresIn`` is rounded to whole seconds, in a direction
 plex.tv does not document); so no check is ever scheduled after the pin has expired on the server.
 
+With ``jwt=True`` the same machine runs Plex's JWT sign-in: the pin answer carries a verified
+Plex JWT (an :class:`~plexpin_widget._models.IssuedToken`), and the flow schedules a
+:class:`RefreshToken` before it expires: when a fifth of its lifetime is left (plex.tv's 7 days
+give a refresh with 1.4 days to spare), and never later than a tenth. Faults during a refresh
+are retried with the same backoff and ``Retry-After`` rules while the old token stays in place;
+a refused device key ends the sign-in and asks for a new code (with a new key).
+
 Each action carries a sequence number. A result for any action but the pending one is stale
 (a cancelled request that answered late, or an action a second driver took over) and is ignored.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import datetime
 import math
 import random
 from typing import Union
@@ -30,8 +38,9 @@ from ._errors import (
     PinNotFoundError,
     PlexPinError,
     RateLimitedError,
+    TokenExpiredError,
 )
-from ._models import Pin, PlexUser
+from ._models import IssuedToken, Pin, PlexUser
 
 __all__ = [
     "CheckPin",
@@ -42,9 +51,11 @@ __all__ = [
     "FlowEvent",
     "PinFlow",
     "PinReceived",
+    "RefreshToken",
     "RequestFailed",
     "Status",
     "TimerFired",
+    "TokenIssued",
     "UserReceived",
 ]
 
@@ -53,6 +64,8 @@ MAX_BACKOFF = 30.0
 MAX_POLL_INTERVAL = 60.0
 #: Attempts at reading the account after sign-in before the flow settles without it.
 USER_FETCH_ATTEMPTS = 6
+#: A JWT is refreshed when this share of its lifetime is left (the brief's ceiling is a tenth).
+REFRESH_SHARE = 0.2
 
 
 class Status(str, enum.Enum):
@@ -82,6 +95,8 @@ class CreatePin:
     seq: int
     due: float
     strong: bool
+    #: JWT sign-in only: plex.tv refused the device key, so make a new one for this pin.
+    fresh_key: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +125,16 @@ class Expire:
     due: float
 
 
-FlowAction = Union[CreatePin, CheckPin, FetchUser, Expire]
+@dataclasses.dataclass(frozen=True)
+class RefreshToken:
+    """JWT sign-in: at ``due``, get a new Plex JWT with the device key (nonce, then
+    ``POST /api/v2/auth/token``), verify it, and feed :class:`TokenIssued`."""
+
+    seq: int
+    due: float
+
+
+FlowAction = Union[CreatePin, CheckPin, FetchUser, Expire, RefreshToken]
 
 
 # --------------------------------------------------------------------------- events (in)
@@ -126,6 +150,23 @@ class PinReceived:
     seq: int
     pin: Pin
     sent_at: float
+    #: JWT sign-in: the verified Plex JWT the approved pin carried, and the seconds it had left
+    #: by the driver's wall clock (``None`` to go by its own lifetime).
+    issued: IssuedToken | None = None
+    expires_in: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenIssued:
+    """A :class:`RefreshToken` got a new, verified Plex JWT.
+
+    ``sent_at`` is when the refresh began; ``expires_in`` the seconds the token had left by the
+    driver's wall clock when it arrived (``None`` to go by the token's own lifetime)."""
+
+    seq: int
+    issued: IssuedToken
+    sent_at: float
+    expires_in: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +192,7 @@ class TimerFired:
     seq: int
 
 
-FlowEvent = Union[PinReceived, UserReceived, RequestFailed, TimerFired]
+FlowEvent = Union[PinReceived, TokenIssued, UserReceived, RequestFailed, TimerFired]
 
 
 def validate_poll_interval(value: object, name: str = "poll_interval") -> float:
@@ -183,8 +224,11 @@ class PinFlow:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_backoff: float = MAX_BACKOFF,
         rng: random.Random | None = None,
+        jwt: bool = False,
     ) -> None:
         self.strong = bool(strong)
+        #: Plex's JWT sign-in: the token is a Plex JWT, refreshed with the device key.
+        self.jwt = bool(jwt)
         self.poll_interval = validate_poll_interval(poll_interval)
         self.max_backoff = max(self.poll_interval, float(max_backoff))
         self._rng = rng or random.Random()
@@ -205,15 +249,33 @@ class PinFlow:
         #: True once a read of the account has answered (successfully or not) since sign-in.
         self.account_checked = False
         self.deadline: float | None = None
+        #: JWT sign-in: when the token expires (UTC), ``None`` for a classic token.
+        self.token_expires_at: datetime.datetime | None = None
+        #: JWT sign-in: plex.tv refused the device key (a removed device); a new code is asked for.
+        self.key_rejected = False
+        #: JWT sign-in: how many times the token was refreshed since sign-in.
+        self.refreshes = 0
+        self._refresh_at: float | None = None
+        self._by_key = False
         self._failures = 0
         self._validating = False
 
     # ----------------------------------------------------------------- inputs from the user
 
-    def start(self, now: float, *, token: str | None = None) -> FlowAction | None:
-        """Begin (or begin again). With ``token``, validate it first instead of asking for a pin."""
+    def start(self, now: float, *, token: str | None = None, by_key: bool = False) -> FlowAction | None:
+        """Begin (or begin again). With ``token``, validate it first instead of asking for a pin.
+
+        With ``by_key`` (JWT sign-in with a remembered device key) sign in by refreshing: no
+        code is asked for unless plex.tv refuses the key."""
         self._reset_login()
         self.token_rejected = False
+        self.key_rejected = False
+        if by_key:
+            if not self.jwt:
+                raise ConfigurationError("by_key", "signing in with a device key needs jwt=True")
+            self._by_key = True
+            self.status = Status.REQUESTING
+            return self._issue(RefreshToken, now)
         if token:
             self._validating = True
             self.status = Status.REQUESTING
@@ -260,6 +322,8 @@ class PinFlow:
             return self._on_pin(event, now)
         if isinstance(event, UserReceived) and isinstance(action, FetchUser):
             return self._on_user(event.user, action)
+        if isinstance(event, TokenIssued) and isinstance(action, RefreshToken):
+            return self._on_refreshed(event, now)
         if isinstance(event, RequestFailed):
             return self._on_failure(action, event.error, now)
         if isinstance(event, TimerFired) and isinstance(action, Expire):
@@ -291,6 +355,10 @@ class PinFlow:
         self.verified = False
         self.account_checked = False
         self.deadline = None
+        self.token_expires_at = None
+        self.refreshes = 0
+        self._refresh_at = None
+        self._by_key = False
         self._failures = 0
         self._validating = False
 
@@ -313,11 +381,15 @@ class PinFlow:
         self._failures = 0
         self.reconnecting = False
         self.error = None
-        if pin.auth_token:
-            self.token = pin.auth_token
+        # A JWT sign-in trusts only a token the driver has verified against plex.tv's keys.
+        approved = pin.auth_token if not self.jwt else (event.issued.token if event.issued else None)
+        if approved:
+            self.token = approved
+            if event.issued is not None and self.jwt:
+                self._set_expiry(event.issued, event.sent_at, event.expires_in, now)
             self.status = Status.AUTHORIZED
             self.deadline = None
-            return self._issue(FetchUser, now, token=pin.auth_token)
+            return self._issue(FetchUser, now, token=approved)
         self.status = Status.WAITING
         # expiresIn is whole seconds and plex.tv does not say which way it rounds (the emulator
         # rounds up), so a later answer can put the deadline up to a second past the real
@@ -328,18 +400,68 @@ class PinFlow:
             self.deadline = deadline
         return self._schedule_check(now, now + self.poll_interval)
 
-    def _on_user(self, user: PlexUser, action: FetchUser) -> None:
+    def _on_user(self, user: PlexUser, action: FetchUser) -> FlowAction | None:
         self.user = user
         self.verified = True
         self.account_checked = True
         self.error = None
         self.reconnecting = False
+        self._failures = 0
         if self._validating:
             self.token = action.token
             self._validating = False
         self.status = Status.AUTHORIZED
-        self.pending = None
-        return None
+        return self._schedule_refresh()
+
+    # ----------------------------------------------------------------- JWT refresh
+
+    def _set_expiry(self, issued: IssuedToken, sent_at: float, expires_in: float | None, now: float) -> None:
+        """Note when ``issued`` expires and when to refresh it.
+
+        The refresh time is counted from when the request was sent, by the shorter of the
+        token's own lifetime and what the wall clock says is left: a server clock ahead of ours
+        then cannot push the refresh past the expiry, and one behind only makes it earlier."""
+        lifetime = issued.lifetime
+        left = lifetime if expires_in is None else min(lifetime, expires_in)
+        self.token_expires_at = issued.expires_at
+        # Never sooner than this: a token that arrives (nearly) expired must not start a storm.
+        floor = max(self.poll_interval, min(60.0, lifetime * 0.1))
+        self._refresh_at = max(sent_at + left - lifetime * REFRESH_SHARE, now + floor)
+
+    def _schedule_refresh(self) -> FlowAction | None:
+        if not self.jwt or self.token is None or self._refresh_at is None:
+            self.pending = None
+            return None
+        return self._issue(RefreshToken, self._refresh_at)
+
+    def _on_refreshed(self, event: TokenIssued, now: float) -> FlowAction | None:
+        self.token = event.issued.token
+        self._set_expiry(event.issued, event.sent_at, event.expires_in, now)
+        self.refreshes += 1
+        self._failures = 0
+        self.reconnecting = False
+        self.error = None
+        self.status = Status.AUTHORIZED
+        if self._by_key or not self.verified:
+            # Signed in with a remembered key (or the account was never read): read it now.
+            self._by_key = False
+            return self._issue(FetchUser, now, token=self.token)
+        return self._schedule_refresh()
+
+    def _on_refresh_failure(self, error: BaseException, retryable: bool, now: float) -> FlowAction | None:
+        if isinstance(error, InvalidTokenError):
+            # 1097, 422, 401 or 498 from the refresh: plex.tv no longer takes this device's key
+            # (usually the device was removed). The token goes; a new code, with a new key, comes.
+            self._reset_login()
+            self.key_rejected = True
+            self.error = error
+            self.status = Status.REQUESTING
+            return self._issue(CreatePin, now, strong=self.strong, fresh_key=True)
+        if self._by_key and not retryable:
+            return self._finish(Status.ERROR)
+        # Anything else may pass (the old token stays in place meanwhile): try again later.
+        self.reconnecting = True
+        return self._issue(RefreshToken, now + self._retry_delay(error))
 
     def _final_check_margin(self) -> float:
         return min(0.25, self.poll_interval / 2)
@@ -373,6 +495,8 @@ class PinFlow:
     def _on_failure(self, action: FlowAction, error: BaseException, now: float) -> FlowAction | None:
         self.error = error
         retryable = isinstance(error, PlexPinError) and error.retryable
+        if isinstance(action, RefreshToken):
+            return self._on_refresh_failure(error, retryable, now)
         if isinstance(action, FetchUser):
             return self._on_user_failure(action, error, retryable, now)
         if isinstance(action, CreatePin):
@@ -400,6 +524,10 @@ class PinFlow:
         self, action: FetchUser, error: BaseException, retryable: bool, now: float
     ) -> FlowAction | None:
         self.account_checked = True
+        if self.jwt and isinstance(error, TokenExpiredError):
+            # 498: the Plex JWT expired before it could be refreshed; refresh it now.
+            self.account_checked = False
+            return self._issue(RefreshToken, now)
         if self._validating:
             if isinstance(error, InvalidTokenError):
                 # A stale remembered or supplied token: drop it and sign in with a code instead.
@@ -417,7 +545,7 @@ class PinFlow:
             self.verified = False
         if not retryable or self._failures + 1 >= USER_FETCH_ATTEMPTS:
             self.reconnecting = False
-            self.pending = None
-            return None
+            self._failures = 0
+            return self._schedule_refresh()
         self.reconnecting = True
         return self._issue(FetchUser, now + self._retry_delay(error), token=action.token)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 __all__ = [
     "Connection",
     "GeoData",
+    "IssuedToken",
     "Pin",
     "PlexResource",
     "PlexUser",
@@ -367,6 +368,24 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
                 out.append(text)
         return tuple(out)
     return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedToken:
+    """A Plex JWT that passed the check against plex.tv's keys, with the times it carries.
+
+    ``issued_at`` and ``expires_at`` are timezone-aware UTC datetimes read from the token's
+    ``iat`` and ``exp`` claims. The token is kept out of ``repr``.
+    """
+
+    token: str = dataclasses.field(repr=False)
+    issued_at: _dt.datetime
+    expires_at: _dt.datetime
+
+    @property
+    def lifetime(self) -> float:
+        """Seconds from issue to expiry (the plex.tv default is 7 days)."""
+        return max(0.0, (self.expires_at - self.issued_at).total_seconds())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,9 @@
 
 The first one found is used; the login then checks it with ``GET /api/v2/user``. A token that
 plex.tv rejects is dropped (and deleted, if it was the remembered one) and a code is asked for.
+
+A JWT sign-in (``jwt=True``) remembers a device key instead of a token:
+:func:`find_device_key` reads it back, and the login signs in by refreshing with it.
 """
 
 from __future__ import annotations
@@ -18,10 +21,24 @@ import sys
 import threading
 from typing import Literal
 
-from ._errors import ConfigurationError
-from ._store import TokenStore
+from typing import TYPE_CHECKING
 
-__all__ = ["TOKEN_ENV", "FoundToken", "check_token_text", "colab_secret", "find_token", "forget_rejected"]
+from ._errors import ConfigurationError
+from ._store import DeviceKeyStore, TokenStore
+
+if TYPE_CHECKING:
+    from ._jwk import DeviceKey
+
+__all__ = [
+    "TOKEN_ENV",
+    "FoundKey",
+    "FoundToken",
+    "check_token_text",
+    "colab_secret",
+    "find_device_key",
+    "find_token",
+    "forget_rejected",
+]
 
 logger = logging.getLogger("plexpin_widget.sources")
 
@@ -166,3 +183,36 @@ def forget_rejected(
         if stored is None or stored.token != found.token:
             return False
     return store.delete(client_identifier, base_url)
+
+
+# --------------------------------------------------------------------------- device keys
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundKey:
+    """A remembered device key and where it was found (``"keyring"`` or ``"file"``)."""
+
+    key: DeviceKey = dataclasses.field(repr=False)
+    location: str
+
+    description = "the device key remembered on this computer"
+
+
+def find_device_key(
+    *, client_identifier: str, base_url: str, store: DeviceKeyStore | None = None
+) -> FoundKey | None:
+    """The device key remembered for this identifier and base URL, or ``None``.
+
+    An entry that is not a readable Ed25519 key is deleted (it can never sign in)."""
+    from ._jwk import DeviceKey
+
+    store = store or DeviceKeyStore()
+    stored = store.load(client_identifier, base_url)
+    if stored is None:
+        return None
+    try:
+        return FoundKey(DeviceKey.load(stored.token), stored.location)
+    except ConfigurationError:
+        logger.warning("plexpin_widget: deleting a remembered device key that cannot be read")
+        store.delete(client_identifier, base_url)
+        return None

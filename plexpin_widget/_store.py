@@ -34,7 +34,7 @@ from typing import Any
 
 from ._identity import config_dir
 
-__all__ = ["KEYRING_ENV", "KEYRING_SERVICE", "StoredToken", "TokenStore", "entry_name"]
+__all__ = ["KEYRING_ENV", "KEYRING_SERVICE", "DeviceKeyStore", "StoredToken", "TokenStore", "entry_name"]
 
 logger = logging.getLogger("plexpin_widget.store")
 
@@ -102,6 +102,13 @@ class TokenStore:
     ``False`` to always use the file.
     """
 
+    #: Where the file store lives under the config dir, how its files and keyring entries are
+    #: named, and the JSON member that holds the secret (:class:`DeviceKeyStore` differs).
+    _FOLDER = _TOKENS_FOLDER
+    _FILE_PREFIX = "token"
+    _ENTRY_SUFFIX = ""
+    _SECRET_FIELD = "token"
+
     def __init__(self, folder: Path | str | None = None, *, use_keyring: bool | None = None) -> None:
         self._folder = Path(folder) if folder is not None else None
         self._use_keyring = use_keyring
@@ -111,12 +118,15 @@ class TokenStore:
     @property
     def folder(self) -> Path:
         """The private folder of the file store."""
-        return self._folder if self._folder is not None else config_dir() / _TOKENS_FOLDER
+        return self._folder if self._folder is not None else config_dir() / self._FOLDER
 
     def path_for(self, client_identifier: str, base_url: str) -> Path:
         """The file a token for this identifier and base URL is kept in (when not in a keyring)."""
-        digest = hashlib.sha256(entry_name(client_identifier, base_url).encode("utf-8")).hexdigest()
-        return self.folder / f"token-{digest[:32]}.json"
+        digest = hashlib.sha256(self._entry(client_identifier, base_url).encode("utf-8")).hexdigest()
+        return self.folder / f"{self._FILE_PREFIX}-{digest[:32]}.json"
+
+    def _entry(self, client_identifier: str, base_url: str) -> str:
+        return entry_name(client_identifier, base_url) + self._ENTRY_SUFFIX
 
     def marker_for(self, client_identifier: str, base_url: str) -> Path:
         """The empty file that says "this entry is in the keyring" (it holds no secret)."""
@@ -139,7 +149,7 @@ class TokenStore:
 
     def load(self, client_identifier: str, base_url: str) -> StoredToken | None:
         """The remembered token, or ``None``. Never raises: an unreadable store means "none"."""
-        name = entry_name(client_identifier, base_url)
+        name = self._entry(client_identifier, base_url)
         marked = self.marker_for(client_identifier, base_url).exists()
         backend = self._keyring() if marked else None
         if backend is not None:
@@ -162,7 +172,7 @@ class TokenStore:
         """
         if not isinstance(token, str) or not token.strip():
             raise ValueError("token: must be a non-empty string")
-        name = entry_name(client_identifier, base_url)
+        name = self._entry(client_identifier, base_url)
         backend = self._keyring()
         if backend is not None:
             try:
@@ -184,7 +194,7 @@ class TokenStore:
         marker = self.marker_for(client_identifier, base_url)
         backend = self._keyring() if marker.exists() else None
         if backend is not None:
-            name = entry_name(client_identifier, base_url)
+            name = self._entry(client_identifier, base_url)
             try:
                 if backend.get_password(KEYRING_SERVICE, name) is not None:
                     backend.delete_password(KEYRING_SERVICE, name)
@@ -218,7 +228,7 @@ class TokenStore:
                 "client_identifier": client_identifier,
                 "base_url": base_url.rstrip("/"),
                 "saved_at": int(time.time()),
-                "token": token,
+                self._SECRET_FIELD: token,
             }
         ).encode("utf-8")
         # mkstemp creates the file with mode 0600; os.replace makes the write all-or-nothing.
@@ -261,7 +271,7 @@ class TokenStore:
             or data.get("base_url") != base_url.rstrip("/")
         ):
             return None
-        token = data.get("token")
+        token = data.get(self._SECRET_FIELD)
         if not isinstance(token, str) or not token.strip():
             return None
         if sys.platform != "win32":
@@ -284,4 +294,18 @@ class TokenStore:
         return True
 
     def __repr__(self) -> str:
-        return f"TokenStore(folder={str(self.folder)!r})"
+        return f"{type(self).__name__}(folder={str(self.folder)!r})"
+
+
+class DeviceKeyStore(TokenStore):
+    """Remember a JWT sign-in's device key (never a JWT): the same keyring-or-0600-file rules
+    as :class:`TokenStore`, under names of its own (``<config dir>/device-keys``).
+
+    What is kept is the serialized private key (a private JWK with its ``kid``); a later
+    process signs in with it by refreshing, with no code.
+    """
+
+    _FOLDER = "device-keys"
+    _FILE_PREFIX = "device-key"
+    _ENTRY_SUFFIX = " device-key"
+    _SECRET_FIELD = "device_key"

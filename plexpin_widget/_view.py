@@ -16,11 +16,14 @@ import ipywidgets as widgets
 
 from ._errors import (
     CertificateError,
+    DeviceKeyRejectedError,
     InvalidTokenError,
+    JwtVerificationError,
     MalformedResponseError,
     PlexApiError,
     RateLimitedError,
     ServerError,
+    TokenExpiredError,
     TransportError,
 )
 from ._qr import qr_png
@@ -84,8 +87,16 @@ def describe_error(error: BaseException | None, *, retrying: bool) -> str:
         return f"plex.tv is having trouble (HTTP {error.status_code}).{suffix}"
     if isinstance(error, MalformedResponseError):
         return f"plex.tv sent an answer that could not be read.{suffix}"
+    if isinstance(error, DeviceKeyRejectedError):
+        return ("plex.tv no longer accepts this device's key (it may have been removed under "
+                "Authorized Devices); sign in again with a new code.")
+    if isinstance(error, TokenExpiredError):
+        return "The Plex JWT expired and could not be renewed; sign in again with a new code."
     if isinstance(error, InvalidTokenError):
         return "plex.tv did not accept the token (it may have been signed out)."
+    if isinstance(error, JwtVerificationError):
+        return (f"The token plex.tv sent failed the check against plex.tv's published keys "
+                f"({error.reason}), so it was not used.{suffix}")
     if isinstance(error, PlexApiError):
         detail = f": {error.plex_message}" if error.plex_message else ""
         return f"plex.tv answered HTTP {error.status_code}{detail}.{suffix}"

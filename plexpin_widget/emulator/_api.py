@@ -7,10 +7,13 @@ limits, logging or locking; :class:`PlexTvEmulator` wraps it with those.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
+
+from plexpin_widget._models import Connection, PlexResource
 
 from . import _pages, _xml
 from ._accounts import Account, AccountBook
@@ -86,6 +89,17 @@ class PlexTv:
         self.accounts.restore(self.demo)
         self.demo.resources = list(self._demo_resources)
         self.auto_claim_delay = None
+
+    def publish_connection(self, client_identifier: str, connection: Connection) -> None:
+        def published(resource: PlexResource) -> PlexResource:
+            if resource.client_identifier != client_identifier:
+                return resource
+            others = tuple(c for c in resource.connections if c.uri != connection.uri)
+            return dataclasses.replace(resource, connections=(connection, *others))
+
+        for account in self.accounts.accounts():
+            account.resources = [published(r) for r in account.resources]
+        self._demo_resources = [published(r) for r in self._demo_resources]
 
     def run_auto_claims(self, now: float) -> None:
         for record in self.pins.due_auto_claims(now):

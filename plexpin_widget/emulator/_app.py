@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from plexpin_widget._models import Pin, PlexResource
+from plexpin_widget._models import Connection, Pin, PlexResource
 
 from . import _hooks
 from ._api import PlexTv
@@ -318,6 +318,21 @@ class PlexTvEmulator:
             if account is None:
                 raise KeyError("unknown token")
             account.resources.append(resource)
+
+    def publish_connection(self, client_identifier: str, connection: Connection) -> None:
+        """List ``connection`` first among the connections of the server ``client_identifier``
+        (in every account that has it, and across :meth:`reset`); the media server stand-in
+        calls this with the address it really listens on."""
+        with self._lock:
+            self._core.publish_connection(client_identifier, connection)
+
+    def owns_server(self, token: str, client_identifier: str) -> bool:
+        """Whether ``token`` is a live account token whose account owns that server."""
+        with self._lock:
+            account, revoked = self._core.accounts.find(token)
+            if account is None or revoked:
+                return False
+            return any(r.client_identifier == client_identifier and r.owned for r in account.resources)
 
     def resources(self, token: str | None = None) -> list[PlexResource]:
         """The resources of the account owning ``token`` (default: the demo account)."""

@@ -1,4 +1,5 @@
-"""``python -m plexpin_widget.emulator``: serve the emulator on loopback until SIGINT/SIGTERM."""
+"""``python -m plexpin_widget.emulator``: serve the plex.tv emulator and the demo account's media
+server stand-in on loopback until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from ._app import PlexTvEmulator
 from ._server import EmulatorServer
+from .pms import PlexMediaServerEmulator
 
 __all__ = ["build_parser", "main"]
 
@@ -44,6 +46,11 @@ def _lifetime(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("a lifetime must be at least 1 second")
     return value
+
+
+def _loopback(host: str) -> str:
+    """Where the media server listens: the emulator's own address if that is loopback, else 127.0.0.1."""
+    return host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
 
 
 def build_parser(prog: str = "python -m plexpin_widget.emulator") -> argparse.ArgumentParser:
@@ -85,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"plex.tv emulator: cannot listen on {args.host}:{args.port}: {exc}\n")
         return 1
+    # The demo account's "Demo Server": a media server stand-in on loopback, on a port of its own.
+    media_server = PlexMediaServerEmulator(emulator).server(_loopback(args.host))
+    try:
+        media_server.start()
+    except OSError as exc:
+        server.stop()
+        sys.stderr.write(f"media server stand-in: cannot listen on loopback: {exc}\n")
+        return 1
 
     stop = threading.Event()
     previous: dict[int, Any] = {}
@@ -93,12 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         print(f"plex.tv emulator listening on {server.url}", flush=True)
+        print(f"Plex Media Server stand-in ({media_server.emulator.name!r}) listening on {media_server.url}", flush=True)
         # A timed wait keeps the main thread responsive to signals on every platform.
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        media_server.stop()
         server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
