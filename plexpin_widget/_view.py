@@ -30,12 +30,14 @@ from ._qr import qr_png
 
 __all__ = [
     "LoginView",
+    "ViewParts",
     "ViewState",
     "close_widgets",
     "describe_error",
     "fallback_html",
     "fallback_text",
     "status_sentence",
+    "view_parts",
 ]
 
 CSS_PREFIX = "plexpin"
@@ -159,6 +161,56 @@ def _link_html(auth_url: str) -> str:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ViewParts:
+    """What each part of the login box shows for a :class:`ViewState`, as plain text (not yet
+    escaped) plus which parts are live. Both views (core ipywidgets and the anywidget for marimo)
+    are drawn from this, so they cannot disagree."""
+
+    product: str
+    #: A code is live: the code, link, QR image and countdown show.
+    live: bool
+    code: str
+    #: The approval page while the code is live; empty otherwise.
+    auth_url: str
+    link_label: str
+    seconds_left: int
+    lifetime: int
+    #: Under a minute left: the countdown is drawn as a warning.
+    expiring: bool
+    status_text: str
+    error: str
+    #: Who is signed in (a name or "your Plex account"); empty until signed in.
+    signed_in_as: str
+    can_cancel: bool
+    can_restart: bool
+    can_sign_out: bool
+    notice: str
+
+
+def view_parts(state: ViewState) -> ViewParts:
+    """Decide what shows for ``state``: the single place where state becomes display."""
+    live = state.status == "waiting" and bool(state.code)
+    authorized = state.status == "authorized"
+    return ViewParts(
+        product=state.product,
+        live=live,
+        code=state.code if live else "",
+        auth_url=state.auth_url if live else "",
+        link_label=link_label(state.auth_url) if live and state.auth_url else "",
+        seconds_left=state.seconds_left if live else 0,
+        lifetime=max(state.lifetime, state.seconds_left, 1),
+        expiring=live and state.seconds_left <= 60,
+        status_text="" if authorized else status_sentence(state),
+        error=state.error,
+        signed_in_as=(state.username or "your Plex account") if authorized else "",
+        can_cancel=state.status in ("requesting", "waiting"),
+        can_restart=state.status in ("expired", "cancelled", "error") or state.signed_out,
+        can_sign_out=authorized,
+        notice=state.notice,
+    )
+
+
 def fallback_text(state: ViewState) -> str:
     """The plain-text rendering for front ends without widgets (and for logs)."""
     lines = [f"Plex sign-in: {status_sentence(state)}"]
@@ -237,46 +289,45 @@ class LoginView:
 
     def render(self, state: ViewState) -> None:
         """Show ``state``; only widgets whose value changes are touched."""
-        live = state.status == "waiting" and bool(state.code)
-        title = f"<b>Sign in to Plex</b> — {html.escape(state.product)}" if state.product else "<b>Sign in to Plex</b>"
+        parts = view_parts(state)
+        live = parts.live
+        title = "<b>Sign in to Plex</b>"
+        if parts.product:
+            title += f" — {html.escape(parts.product)}"
         _set(self.title, title)
-        _set(self.code, _code_html(state.code, state.strong) if live else "")
-        _set(self.link, _link_html(state.auth_url) if live and state.auth_url else "")
-        if live and state.auth_url != self._qr_for:
-            self.qr.value = qr_png(state.auth_url)
-            self._qr_for = state.auth_url
+        _set(self.code, _code_html(parts.code, state.strong) if live else "")
+        _set(self.link, _link_html(parts.auth_url) if parts.auth_url else "")
+        if live and parts.auth_url != self._qr_for:
+            self.qr.value = qr_png(parts.auth_url)
+            self._qr_for = parts.auth_url
         elif not live and self._qr_for:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
             self._qr_for = ""
-        lifetime = max(state.lifetime, state.seconds_left, 1)
-        if self.progress.max != lifetime:
-            self.progress.max = lifetime
-        value = state.seconds_left if live else 0
-        if self.progress.value != value:
-            self.progress.value = value
-        style = "warning" if live and state.seconds_left <= 60 else "info"
+        if self.progress.max != parts.lifetime:
+            self.progress.max = parts.lifetime
+        if self.progress.value != parts.seconds_left:
+            self.progress.value = parts.seconds_left
+        style = "warning" if parts.expiring else "info"
         if self.progress.bar_style != style:
             self.progress.bar_style = style
-        sentence = html.escape(status_sentence(state))
-        _set(self.status, "" if state.status == "authorized" else f"<span>{sentence}</span>")
-        _set(self.error, f'<span style="color: #b00020">{html.escape(state.error)}</span>' if state.error else "")
-        if state.status == "authorized":
-            who = html.escape(state.username) if state.username else "your Plex account"
-            _set(self.signed_in, f"<span>✅ Signed in as <b>{who}</b></span>")
+        _set(self.status, f"<span>{html.escape(parts.status_text)}</span>" if parts.status_text else "")
+        _set(self.error, f'<span style="color: #b00020">{html.escape(parts.error)}</span>' if parts.error else "")
+        if parts.signed_in_as:
+            _set(self.signed_in, f"<span>✅ Signed in as <b>{html.escape(parts.signed_in_as)}</b></span>")
         else:
             _set(self.signed_in, "")
-        _show(self.body, state.status not in ("authorized",))
+        _show(self.body, not parts.signed_in_as)
         _show(self.qr, live)
         _show(self.progress, live)
         _show(self.code, live)
         _show(self.link, live)
-        _show(self.signed_in, state.status == "authorized")
-        _show(self.cancel_button, state.status in ("requesting", "waiting"))
-        _show(self.restart_button, state.status in ("expired", "cancelled", "error") or state.signed_out)
-        _show(self.signout_button, state.status == "authorized")
-        _set(self.notice, f"<span>{html.escape(state.notice)}</span>" if state.notice else "")
-        _show(self.notice, bool(state.notice))
+        _show(self.signed_in, bool(parts.signed_in_as))
+        _show(self.cancel_button, parts.can_cancel)
+        _show(self.restart_button, parts.can_restart)
+        _show(self.signout_button, parts.can_sign_out)
+        _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
+        _show(self.notice, bool(parts.notice))
         busy = state.busy and state.status in ("requesting", "waiting")
         _set(self.busy, f"<small>{BUSY_NOTE}</small>" if busy else "")
         _show(self.busy, busy)

@@ -136,6 +136,14 @@ class PlexPinLogin(widgets.VBox):
             transport=transport,
             on_change=self._pull_state,
         )
+        # marimo shows the login through an anywidget mirror, made on first display.
+        self._marimo_mirror: Any = None
+        self._marimo_element: Any = None
+        if "marimo" in sys.modules:
+            from ._marimo import close_with_cell
+
+            # Running the cell again replaces this login: stop it then, or it polls on.
+            close_with_cell(self)
         self._session_options = {
             "strong": strong, "poll_interval": poll_interval,
             "request_timeout": request_timeout, "transport": transport,
@@ -320,6 +328,9 @@ class PlexPinLogin(widgets.VBox):
         session = getattr(self, "_session", None)
         if session is not None:
             session.close()
+        mirror = getattr(self, "_marimo_mirror", None)
+        if mirror is not None:
+            mirror.close()
         super().close()
         close_widgets(self)  # every part, however deep, with its Layout and Style
 
@@ -473,7 +484,35 @@ class PlexPinLogin(widgets.VBox):
         )
 
     def _render(self) -> None:
-        self._view.render(self._view_state())
+        state = self._view_state()
+        self._view.render(state)
+        if self._marimo_mirror is not None:
+            self._marimo_mirror.render(state, remember=self.remember)
+
+    # ----------------------------------------------------------------- marimo
+
+    def _display_(self) -> Any:
+        """What marimo shows for the login (marimo alone calls this, before any other display
+        hook): the live login as an anywidget, since marimo does not render core ipywidgets."""
+        from ._marimo import comm_closed, marimo_element, missing_anywidget_html
+
+        if self._marimo_mirror is None or comm_closed(self._marimo_mirror):
+            try:
+                mirror, element = marimo_element(self._on_page_action, self._view_state(), remember=self.remember)
+            except ImportError:
+                return missing_anywidget_html(fallback_html(self._view_state()))
+            self._marimo_mirror, self._marimo_element = mirror, element
+        return self._marimo_element
+
+    def _on_page_action(self, action: str, value: Any) -> None:
+        if action == "cancel":
+            self.cancel()
+        elif action == "restart":
+            self.restart()
+        elif action == "sign_out":
+            self.sign_out()
+        elif action == "remember":
+            self.remember = bool(value)
 
     # ----------------------------------------------------------------- representations
 
