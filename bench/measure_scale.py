@@ -50,7 +50,7 @@ WIDGET = f"{PLEXPIN} PlexPinLogin (engine + widget)"
 
 def scale_worker(url: str, n: int, kind: str, prefix: str, timeout: float) -> dict[str, Any]:
     from plexpin_widget import PlexPinLogin
-    from plexpin_widget._drivers import LoginSession
+    from plexpin_widget._session import LoginSession
     from plexpin_widget._flow import Status
     from plexpin_widget._identity import ClientIdentity
 

@@ -54,7 +54,7 @@ CHANGES: list[str] = [
     ("`pyproject.toml`: `sniffio` became a runtime dependency. Without it httpcore retries the failed "
     "`import sniffio` on every async request; that was about a third of the CPU a waiting login "
     "spent, and the waiting-cost target (5) was missed by it (0.214 CPU-s per minute before)."),
-    ("`plexpin_widget/__init__.py`, `_drivers.py`, `_widget.py`, `_account.py`, `_client.py`, `_qr.py`: "
+    ("`plexpin_widget/__init__.py`, `_session.py`, `_widget.py`, `_account.py`, `_client.py`, `_qr.py`: "
     "the widget, the HTTP clients (httpx), qrcode, asyncio, `concurrent.futures` and `email.utils` are "
     "imported when first needed instead of when the package is imported. The import-time target (7) "
     "was missed by +90 ms before; it is now judged on `from plexpin_widget import PlexPinLogin`, "

@@ -91,9 +91,12 @@ def list_resources(
     timeout: float = 10.0,
     transport: Any = None,
 ) -> list[PlexResource]:
-    """The account's devices (servers, players…), each with its connections and access token."""
-    from ._client import PlexTvClient  # httpx is loaded when first needed, not on import
+    """The account's devices (servers, players…), each with its connections and access token.
 
+    ``transport`` must serve blocking requests (an asyncio-only one is refused)."""
+    from ._client import PlexTvClient, sync_transport  # httpx is loaded when first needed
+
+    transport = sync_transport(transport, "resources(), account() and server() need")
     with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
         return client.get_resources(token, include_https=True, include_relay=True, include_ipv6=True)
 

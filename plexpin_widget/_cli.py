@@ -3,8 +3,8 @@
 This file parses arguments and dispatches; the work is in ``_cli_login.py`` and ``_demo.py``.
 Like the widget, the command sits on the drivers and never imports the widget.
 
-Exit codes: 0 done; 1 not signed in (code expired, cancelled, refused); 2 usage error;
-3 plex.tv could not be reached; 130 interrupted with Ctrl-C.
+Exit codes (``_exit_codes.py``): 0 done; 1 not signed in (code expired, cancelled, refused);
+2 usage error; 3 plex.tv could not be reached; 130 interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,15 +17,10 @@ import threading
 from collections.abc import Sequence
 
 from ._errors import ConfigurationError
+from ._exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from ._identity import DEFAULT_PRODUCT
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_NETWORK", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NETWORK = 3
-EXIT_INTERRUPTED = 130
+__all__ = ["build_parser", "main"]
 
 # ConfigurationError names the argument in the library's terms; say it in the command's.
 _FLAGS = {

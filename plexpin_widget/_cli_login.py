@@ -1,6 +1,6 @@
 """``plexpin login`` and ``plexpin logout``: the PIN login in a terminal.
 
-The login runs on :class:`~plexpin_widget._drivers.LoginSession` in blocking mode; its
+The login runs on :class:`~plexpin_widget._session.LoginSession` in blocking mode; its
 ``on_change`` callback, a :class:`~plexpin_widget._terminal.TerminalProgress`, draws the code,
 the link, a QR code and a countdown on stderr. Only the token (with ``--print-token``) ever
 goes to stdout.
@@ -12,15 +12,15 @@ import argparse
 import sys
 from typing import TextIO
 
-from ._cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NETWORK, EXIT_OK
-from ._drivers import LoginSession
 from ._errors import (
     LoginCancelledError,
     LoginFailedError,
     PinExpiredError,
     PlexPinError,
 )
+from ._exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NETWORK, EXIT_OK
 from ._identity import ClientIdentity
+from ._session import LoginSession
 from ._sources import FoundToken, find_token, forget_rejected
 from ._store import TokenStore
 from ._terminal import TerminalProgress, describe, network_trouble, printable

@@ -41,9 +41,10 @@ from ._errors import (
 )
 from ._identity import DEFAULT_PRODUCT, ClientIdentity
 from ._models import Pin, PlexResource, PlexUser
+from ._timeouts import check_request_timeout
 from ._urls import resolve_base_url
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after", "sync_transport"]
 
 logger = logging.getLogger("plexpin_widget.client")
 
@@ -287,13 +288,23 @@ def _transport_error(call: _Call[Any], exc: httpx.HTTPError) -> TransportError:
 
 
 def _build_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
     if timeout is None:
         return httpx.Timeout(DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigurationError("timeout", f"must be a positive number of seconds, not {timeout!r}")
-    return httpx.Timeout(float(timeout))
+    checked = check_request_timeout(timeout, "timeout")
+    return checked if isinstance(checked, httpx.Timeout) else httpx.Timeout(checked)
+
+
+def sync_transport(transport: Any, needed_by: str) -> httpx.BaseTransport | None:
+    """``transport`` if it can serve blocking requests; ``None`` if none was given.
+
+    An asyncio-only transport is refused rather than dropped: falling back to httpx's default
+    transport would send a test's requests to the real plex.tv.
+    """
+    if transport is None or isinstance(transport, httpx.BaseTransport):
+        return transport
+    raise ConfigurationError(
+        "transport", f"{type(transport).__name__} only supports asyncio; {needed_by} an httpx.BaseTransport"
+    )
 
 
 @functools.lru_cache(maxsize=1)

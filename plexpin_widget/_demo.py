@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import httpx
 
-from ._cli import EXIT_FAILED, EXIT_OK
+from ._exit_codes import EXIT_FAILED, EXIT_OK
 
 __all__ = ["find_quickstart", "run_demo"]
 

@@ -2,7 +2,7 @@
 
 Shared by ``plexpin login`` and by ``PlexPinLogin.wait()`` where no widget front end shows the
 login (a script, terminal IPython, a kernel that nobody renders). It only reads a
-:class:`~plexpin_widget._drivers.LoginSession`; it never sees the token.
+:class:`~plexpin_widget._session.LoginSession`; it never sees the token.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ._qr import qr_text
 from ._urls import auth_url
 
 if TYPE_CHECKING:
-    from ._drivers import LoginSession
+    from ._session import LoginSession
 
 __all__ = ["TerminalProgress", "clock", "describe", "network_trouble", "printable"]
 

@@ -1,6 +1,6 @@
 """``PlexPinLogin``: the notebook widget. Traits for the browser, a token for Python only.
 
-The widget is a thin layer over :class:`~plexpin_widget._drivers.LoginSession`: the session runs
+The widget is a thin layer over :class:`~plexpin_widget._session.LoginSession`: the session runs
 the login, and after every change the widget copies what it needs into traits and re-renders
 its view. Only display values are synced to the browser; the token, the pin and the user stay
 in the kernel, so they cannot end up in a saved notebook.
@@ -12,27 +12,25 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
-from ._drivers import LoginSession, sync_transport, validate_request_timeout
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
 from ._hosts import Host, detect_host
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
 from ._models import Pin, PlexResource, PlexUser
+from ._session import LoginSession
 from ._sources import TOKEN_ENV, FoundToken, check_token_text, find_token, forget_rejected
 from ._kernel_events import BlockingUiEvents, await_with_ui_events, ipykernel_major, ui_events_work
 from ._store import TokenStore
 from ._terminal import TerminalProgress
+from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
 from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["PlexPinLogin"]
 
@@ -107,7 +105,7 @@ class PlexPinLogin(widgets.VBox):
         # Every argument is checked before the first widget exists: a bad one must not leave
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
-        validate_request_timeout(request_timeout)
+        check_request_timeout(request_timeout)
         self._view = LoginView()
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
@@ -225,16 +223,13 @@ class PlexPinLogin(widgets.VBox):
             raise LoginError("not signed in yet; wait for the sign-in first (login.wait() or await login.wait_async())")
         return token
 
-    def _sync_transport(self) -> httpx.BaseTransport | None:
-        return sync_transport(self._transport, "resources(), account() and server() need")
-
     def resources(self) -> list[PlexResource]:
         """The account's servers and other devices, with their connections (blocks briefly)."""
         from ._account import list_resources
 
         return list_resources(
             self._require_token(), identity=self._session.identity, base_url=self.base_url,
-            timeout=self._request_timeout, transport=self._sync_transport(),
+            timeout=self._request_timeout, transport=self._transport,
         )
 
     def account(self) -> Any:
@@ -255,7 +250,7 @@ class PlexPinLogin(widgets.VBox):
 
         return connect_server(
             self._require_token(), name, identity=self._session.identity, base_url=self.base_url,
-            timeout=self._request_timeout, transport=self._sync_transport(),
+            timeout=self._request_timeout, transport=self._transport,
         )
 
     def wait(self, timeout: float | None = None) -> str:
@@ -270,8 +265,6 @@ class PlexPinLogin(widgets.VBox):
         interrupting the kernel (■) stops the wait (the login goes on polling).
         """
         with self._waiting(blocking=True) as ui_events:
-            if ui_events is None:
-                return self._session.wait(timeout)
             return self._session.wait(timeout, idle=ui_events)
 
     async def wait_async(self, timeout: float | None = None) -> str:

@@ -26,7 +26,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from plexpin_widget import ClientIdentity, LoginError, PinExpiredError, Status
-from plexpin_widget._drivers import _LIVE_TASKS, LoginSession
+from plexpin_widget._driver_async import LIVE_TASKS
+from plexpin_widget._session import LoginSession
 from plexpin_widget.emulator import EmulatorServer, LoggedRequest, PlexTvEmulator
 
 __all__ = ["PROFILES", "LoginRecord", "Profile", "ProfileResult", "SoakConfig", "SoakResult", "run_soak"]
@@ -350,7 +351,7 @@ async def _run(
         for rig in rigs:
             await rig.end()
     leftover = [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    leftover += [f"live poll task {t.get_name()}" for t in _LIVE_TASKS]
+    leftover += [f"live poll task {t.get_name()}" for t in LIVE_TASKS]
     return [rig.result for rig in rigs], leftover
 
 

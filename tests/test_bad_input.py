@@ -21,7 +21,7 @@ import ipywidgets
 import pytest
 
 from plexpin_widget import AsyncPlexTvClient, ClientIdentity, ConfigurationError, PlexPinLogin, PlexTvClient
-from plexpin_widget._drivers import LoginSession
+from plexpin_widget._session import LoginSession
 from plexpin_widget.emulator import PlexTvEmulator
 
 # A transport that fails the test if anything is sent: bad input must be refused first.

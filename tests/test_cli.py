@@ -351,7 +351,7 @@ class _Terminal(io.StringIO):
 @pytest.mark.parametrize("tty", [True, False])
 def test_countdown_rewrites_a_tty_line_and_rations_plain_lines(tty: bool, cli_env: dict[str, str]) -> None:
     from plexpin_widget._terminal import TerminalProgress
-    from plexpin_widget._drivers import LoginSession
+    from plexpin_widget._session import LoginSession
     from plexpin_widget._identity import ClientIdentity
 
     emu = PlexTvEmulator()

@@ -163,6 +163,7 @@ def check_terminal_login(result: subprocess.CompletedProcess[str], emu: PlexTvEm
     assert err.count(f"    {code}\n") == 1, "the code is shown once"
     assert "▀" in err or "▄" in err, "a QR code drawn in the terminal"
     assert err.rstrip().endswith(f"Signed in as {USERNAME}."), err
+    assert f"codes seen ['{code}']" in result.stdout, "an observer registered before wait() saw the first code"
     assert f"signed in True {USERNAME}" in result.stdout
 
 

@@ -306,7 +306,7 @@ def start_waiting(kernel: KernelSession, name: str, call: str) -> str:
     return msg_id
 
 
-@pytest.mark.parametrize("call", ["await login_w.wait_async(timeout=60)"])
+@pytest.mark.parametrize("call", ["await login_w.wait_async(timeout=60)", "login_w.wait(timeout=60)"])
 def test_cancel_clicked_through_the_comm_while_a_cell_waits(
     kernel: KernelSession, kernel_major: int, call: str
 ) -> None:

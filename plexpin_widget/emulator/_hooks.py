@@ -23,14 +23,43 @@ GET      pins                        every pin, as plex.tv's JSON
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
+from plexpin_widget._models import Pin
+
+from ._faults import Faults
 from ._messages import EmulatorRequest, EmulatorResponse, json_response
+from ._state import Clock
 
-if TYPE_CHECKING:
-    from ._app import PlexTvEmulator
+__all__ = ["HookTarget", "handle"]
 
-__all__ = ["handle"]
+
+class HookTarget(Protocol):
+    """What the hooks need of the emulator (``PlexTvEmulator`` is one); described here so that
+    this module does not import the emulator that imports it."""
+
+    faults: Faults
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def pins(self) -> Mapping[int, Pin]: ...
+
+    def claim_pin(
+        self, pin_id: int | None = None, code: str | None = None, token: str | None = None
+    ) -> tuple[int, str]: ...
+
+    def auto_claim(self, delay: float | None) -> None: ...
+
+    def request_log(self, client_identifier: str | None = None) -> Sequence[Any]: ...
+
+    def add_account(self, username: str, *, token: str | None = None, **fields: Any) -> str: ...
+
+    def revoke(self, token: str) -> None: ...
+
+    def reset(self) -> None: ...
 
 _FAULT_OPTIONS = {
     "path_prefix", "method", "count", "status", "retry_after", "delay", "probability", "seed", "code", "message",
@@ -63,7 +92,7 @@ def _options(data: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
     return data
 
 
-def _claim(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
+def _claim(emu: HookTarget, data: dict[str, Any]) -> EmulatorResponse:
     pin_id = data.get("pin_id")
     code = data.get("code")
     chosen, token = emu.claim_pin(
@@ -74,7 +103,7 @@ def _claim(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
     return json_response(200, {"token": token, "pin_id": chosen})
 
 
-def _faults(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
+def _faults(emu: HookTarget, data: dict[str, Any]) -> EmulatorResponse:
     if "sequence" in data:
         steps = data.pop("sequence")
         if not isinstance(steps, list):
@@ -91,7 +120,7 @@ def _faults(emu: PlexTvEmulator, data: dict[str, Any]) -> EmulatorResponse:
     return json_response(201, {"added": len(rules), "pending": len(emu.faults)})
 
 
-def _route(emu: PlexTvEmulator, request: EmulatorRequest) -> EmulatorResponse:
+def _route(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
     name = request.route_path[len("/__emulator__"):].strip("/")
     method = request.method
     if method == "GET" and name == "":
@@ -134,7 +163,7 @@ def _route(emu: PlexTvEmulator, request: EmulatorRequest) -> EmulatorResponse:
     raise _BadHook(404, f"no hook POST /__emulator__/{name}")
 
 
-def handle(emu: PlexTvEmulator, request: EmulatorRequest) -> EmulatorResponse:
+def handle(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
     """Answer one ``/__emulator__/`` request."""
     try:
         return _route(emu, request)

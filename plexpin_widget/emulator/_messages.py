@@ -11,13 +11,14 @@ import functools
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from . import _xml
 
 __all__ = [
     "EmulatorRequest",
     "EmulatorResponse",
+    "Responder",
     "error_response",
     "html_response",
     "json_response",
@@ -177,6 +178,13 @@ class EmulatorResponse:
     def set_header(self, name: str, value: str) -> None:
         self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
         self.headers.append((name, value))
+
+
+class Responder(Protocol):
+    """Anything that answers an :class:`EmulatorRequest` (``PlexTvEmulator`` does): what a
+    deliverer (the in-process transport, the loopback server) needs of the emulator."""
+
+    def handle(self, request: EmulatorRequest) -> EmulatorResponse: ...
 
 
 # ---------------------------------------------------------------------- builders

@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from typing import TYPE_CHECKING
 
 import httpx
 
-from ._messages import EmulatorRequest, EmulatorResponse, header_text
-
-if TYPE_CHECKING:
-    from ._app import PlexTvEmulator
+from ._messages import EmulatorRequest, EmulatorResponse, Responder, header_text
 
 __all__ = ["EmulatorTransport"]
 
@@ -57,7 +53,7 @@ def _to_httpx(request: httpx.Request, response: EmulatorResponse) -> httpx.Respo
 class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Send httpx requests straight to ``emulator.handle`` (sync and async)."""
 
-    def __init__(self, emulator: PlexTvEmulator) -> None:
+    def __init__(self, emulator: Responder) -> None:
         self.emulator = emulator
 
     def _wait(self, request: httpx.Request, response: EmulatorResponse) -> tuple[float, bool]:

@@ -307,3 +307,43 @@ def test_a_hostile_username_stays_inert_text(marimo_run, plex, page_watch, traff
     assert login.root.locator("img[src='x']").count() == 0
     assert page_watch.page.locator("img[src='x']").count() == 0
     assert_clean(page_watch, traffic, hostile_token)
+
+
+QUIET_POLLS = 3  # the new login must be polled this often while the old one stays silent
+
+
+def test_marimo_edit_running_the_cell_again_stops_the_old_login(plex, page_watch, traffic, tmp_path):
+    notebook = tmp_path / "marimo_quickstart.py"
+    notebook.write_text(QUICKSTART.read_text())  # marimo edit may save; never the repository's file
+    server = MarimoServer("edit", notebook, marimo_env(tmp_path, plex), tmp_path / "marimo-edit.log").start()
+    try:
+        login = open_login(server, page_watch)
+        old_code = login.code()
+        old_pin = plex.pin(old_code)
+        wait_until(lambda: plex.polls(old_pin.id) >= 2, timeout=20, interval=0.1,
+                   message="2 polls of the first pin", page=login.page)
+
+        cell = page_watch.page.locator("[data-cell-id]").filter(has_text="PlexPinLogin(product")
+        expect(cell).to_have_count(1)
+        cell.hover()
+        cell.locator("[data-testid='run-button']:not([disabled])").first.click()
+
+        new_code = login.wait_for_code(other_than=old_code)
+        new_pin = plex.pin(new_code)
+        assert new_pin.id != old_pin.id
+        wait_until(lambda: plex.polls(new_pin.id) >= 1, timeout=20, interval=0.1,
+                   message="a poll of the new pin", page=login.page)
+        baseline = plex.polls(old_pin.id)
+        target = plex.polls(new_pin.id) + QUIET_POLLS
+
+        def new_polled_old_quiet() -> bool:
+            assert plex.polls(old_pin.id) == baseline, "the replaced login is still polling"
+            return plex.polls(new_pin.id) >= target
+
+        wait_until(new_polled_old_quiet, timeout=30, interval=0.05,
+                   message=f"{QUIET_POLLS} more polls of the new pin", page=login.page)
+        expect(page_watch.page.locator(".plexpin-login")).to_have_count(1)
+        assert qr_in_page(login) == [plex.auth_url(new_code)]
+        assert_clean(page_watch, traffic)
+    finally:
+        server.stop()
