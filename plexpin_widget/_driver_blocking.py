@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._driving import Inbox, SharedFlow
+from ._flow import CreatePin
 
 if TYPE_CHECKING:
     from ._client import PlexTvClient
@@ -38,9 +39,15 @@ class BlockingDriver:
             client.close()
 
     def run(
-        self, deadline: float | None, *, idle: Callable[[], None] | None = None, idle_every: float = 0.1
+        self,
+        deadline: float | None,
+        *,
+        idle: Callable[[], None] | None = None,
+        idle_every: float = 0.1,
+        first_step_only: bool = False,
     ) -> None:
-        """Run the flow until it settles or ``deadline`` passes (:class:`TimeoutError`).
+        """Run the flow until it settles, ``deadline`` passes (:class:`TimeoutError`), or (with
+        ``first_step_only``) the first request is answered.
 
         ``idle``, if given, is called at least every ``idle_every`` seconds while the flow
         sleeps: a notebook cell uses it to take the widget's pending clicks meanwhile."""
@@ -57,6 +64,8 @@ class BlockingDriver:
             if deadline is not None and now >= deadline:
                 raise TimeoutError("not signed in before the timeout")
             if remaining > 0:
+                if first_step_only and not isinstance(action, CreatePin):
+                    return
                 full = min(remaining, tick)
                 if deadline is not None:
                     full = min(full, max(0.0, deadline - now))
@@ -74,3 +83,5 @@ class BlockingDriver:
             except Exception as exc:  # every failure, typed or a bug, goes to the flow
                 result = exc
             shared.finish(step, result)
+            if first_step_only and step.sends:
+                return

@@ -304,7 +304,14 @@ class LoginSession:
         assert loop is not None
         self._async.ensure_running(loop)
 
-    def _drive_blocking(self, deadline: float | None, *, idle: Callable[[], None] | None = None) -> None:
+    def drive_first_request(self) -> None:
+        """Where no loop runs: send the first request now and take its answer (tests use it to
+        get a code without a wait)."""
+        self._drive_blocking(None, first_step_only=True)
+
+    def _drive_blocking(
+        self, deadline: float | None, *, idle: Callable[[], None] | None = None, first_step_only: bool = False
+    ) -> None:
         """Run the flow in this thread (see :meth:`BlockingDriver.run`), then hand it back to
         this thread's loop, if one runs."""
         with self._lock:
@@ -318,7 +325,7 @@ class LoginSession:
         try:
             if started:
                 self._notify()  # observers see "requesting" here too, as after start()
-            self._blocking.run(deadline, idle=idle)
+            self._blocking.run(deadline, idle=idle, first_step_only=first_step_only)
         finally:
             with self._lock:
                 self._blocking_active -= 1

@@ -216,3 +216,19 @@ def test_wait_async_in_a_script_reports_how_the_login_ended(tmp_path: Path) -> N
     assert result.stderr.count("To sign in to Plex, open this link:") == 1
     assert result.stderr.rstrip().endswith("The code expired before it was approved."), result.stderr
     assert "raised PinExpiredError" in result.stdout
+
+
+def test_where_no_loop_runs_the_constructor_sends_nothing_and_wait_shows_every_change(
+    make_login: Any, emu: PlexTvEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    login = make_login(first_request=False)
+    assert emu.request_log() == [] and login.status == "requesting" and login.code == ""
+    changes: list[tuple[str, str]] = []
+    login.observe(lambda change: changes.append((change["name"], change["new"])), names=["status", "code"])
+    emu.auto_claim(0)
+    assert login.wait(timeout=10) == emu.demo_token
+    code = login.pin.code
+    assert changes[:2] == [("code", code), ("status", "waiting")] or changes[:2] == [("status", "waiting"), ("code", code)]
+    assert ("status", "authorized") in changes
+    err = capsys.readouterr().err
+    assert err.count(f"    {code}\n") == 1 and err.rstrip().endswith("Signed in as demo.")
