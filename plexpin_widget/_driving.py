@@ -35,9 +35,11 @@ from ._flow import (
     FlowEvent,
     PinFlow,
     PinReceived,
+    RefreshToken,
     RequestFailed,
     Status,
     TimerFired,
+    TokenIssued,
     UserReceived,
 )
 
@@ -45,6 +47,9 @@ __all__ = ["ROUTES", "Inbox", "Route", "SharedFlow", "Step", "route_for"]
 
 # The longest a driver sleeps without waking to refresh the countdown.
 TICK = 1.0
+# With no countdown (signed in, a JWT refresh days away) a driver still wakes this often, so a
+# long sleep never outlives a change it was not told about; but observers are not woken each second.
+IDLE_TICK = 30.0
 
 
 # --------------------------------------------------------------------------- the action table
@@ -69,12 +74,26 @@ class Route:
 
 
 def _pin_received(action: CreatePin | CheckPin, pin: Any, sent_at: float) -> FlowEvent:
+    # A JWT login's client answers a check with a JwtPin: the pin and its verified Plex JWT.
+    jwt_pin = getattr(pin, "pin", None)
+    if jwt_pin is not None:
+        return PinReceived(action.seq, jwt_pin, sent_at, pin.issued, pin.expires_in)
     return PinReceived(action.seq, pin, sent_at)
 
 
+def _create_pin(client: Any, action: CreatePin) -> Any:
+    if action.fresh_key:  # only a JWT login's flow asks for a new key (see _device_auth)
+        return client.create_pin(strong=action.strong, fresh_key=True)
+    return client.create_pin(strong=action.strong)
+
+
 ROUTES: dict[type, Route] = {
-    CreatePin: Route(lambda client, action: client.create_pin(strong=action.strong), _pin_received),
+    CreatePin: Route(_create_pin, _pin_received),
     CheckPin: Route(lambda client, action: client.check_pin(action.pin_id), _pin_received),
+    RefreshToken: Route(
+        lambda client, action: client.refresh_token(),
+        lambda action, new, sent_at: TokenIssued(action.seq, new.issued, sent_at, new.expires_in),
+    ),
     FetchUser: Route(
         lambda client, action: client.get_user(action.token),
         lambda action, user, sent_at: UserReceived(action.seq, user),
@@ -150,6 +169,8 @@ class SharedFlow:
     def next_tick(self, now: float) -> float:
         """Seconds until the countdown next changes its whole-second value."""
         deadline = self.flow.deadline
+        if self.flow.status is Status.AUTHORIZED:
+            return IDLE_TICK
         if deadline is None or self.flow.status is not Status.WAITING:
             return TICK
         fraction = (deadline - now) % 1.0

@@ -385,6 +385,7 @@ class PinFlow:
         approved = pin.auth_token if not self.jwt else (event.issued.token if event.issued else None)
         if approved:
             self.token = approved
+            self.key_rejected = False  # signed in again (with the new key)
             if event.issued is not None and self.jwt:
                 self._set_expiry(event.issued, event.sent_at, event.expires_in, now)
             self.status = Status.AUTHORIZED

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ._client import AsyncPlexTvClient, PlexTvClient
+    from ._device_auth import DeviceAuth
 
 from ._driver_async import AsyncDriver
 from ._driver_blocking import BlockingDriver
@@ -88,10 +89,17 @@ class LoginSession:
         transport: Any = None,
         on_change: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        jwt: bool = False,
     ) -> None:
         self.identity = identity
         self.base_url = resolve_base_url(base_url)
-        self.flow = PinFlow(strong=strong, poll_interval=poll_interval)
+        self.flow = PinFlow(strong=strong, poll_interval=poll_interval, jwt=jwt)
+        #: JWT sign-in: the device key and its steps (``None`` for the classic sign-in).
+        self.device: DeviceAuth | None = None
+        if jwt:
+            from ._device_auth import DeviceAuth
+
+            self.device = DeviceAuth(identity.client_identifier, self.base_url)
         # Checked here, not when the first client is built: by then the error would surface
         # inside the poll task (a kernel would only log it).
         self._request_timeout = check_request_timeout(request_timeout)
@@ -109,6 +117,7 @@ class LoginSession:
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
         self._initial_token: str | None = None
+        self._initial_by_key = False
 
     # ----------------------------------------------------------------- public face
 
@@ -120,17 +129,20 @@ class LoginSession:
         with self._lock:
             return self.flow.seconds_left(self._clock())
 
-    def start(self, token: str | None = None) -> None:
-        """Begin the login (validating ``token`` first if one is given). Never blocks on the
-        network when an event loop runs in this thread."""
+    def start(self, token: str | None = None, *, by_key: bool = False) -> None:
+        """Begin the login (validating ``token`` first if one is given; with ``by_key``, a JWT
+        login signs in by refreshing with its device key). Never blocks on the network when an
+        event loop runs in this thread."""
         self._check_open()
         self._initial_token = token
+        self._initial_by_key = by_key
         self._post(self._do_start)
 
     def restart(self) -> None:
         """Drop the code and get a new one."""
         self._check_open()
         self._initial_token = None
+        self._initial_by_key = False
         self._post(self._do_start)
 
     def _check_open(self) -> None:
@@ -234,7 +246,7 @@ class LoginSession:
         with self._lock:
             self._settled.clear()
             self._async.cancel()
-            self.flow.start(self._clock(), token=self._initial_token)
+            self.flow.start(self._clock(), token=self._initial_token, by_key=self._initial_by_key)
         self._notify()
         if self._loop is not None and _running_loop() is self._loop:
             self._ensure_task()
@@ -286,16 +298,26 @@ class LoginSession:
     def _client_options(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "timeout": self._request_timeout}
 
-    def _async_client(self) -> AsyncPlexTvClient:
+    def _async_client(self) -> Any:
         from ._client import AsyncPlexTvClient
 
-        return AsyncPlexTvClient(self.identity, transport=self._transport, **self._client_options())
+        client = AsyncPlexTvClient(self.identity, transport=self._transport, **self._client_options())
+        if self.device is None:
+            return client
+        from ._device_auth import AsyncDeviceClient
 
-    def _blocking_client(self) -> PlexTvClient:
+        return AsyncDeviceClient(client, self.device)
+
+    def _blocking_client(self) -> Any:
         from ._client import PlexTvClient, sync_transport
 
         transport = sync_transport(self._transport, "a blocking wait() (or use await wait_async()) needs")
-        return PlexTvClient(self.identity, transport=transport, **self._client_options())
+        client = PlexTvClient(self.identity, transport=transport, **self._client_options())
+        if self.device is None:
+            return client
+        from ._device_auth import DeviceClient
+
+        return DeviceClient(client, self.device)
 
     def _ensure_task(self) -> None:
         if self._closed:
@@ -308,6 +330,11 @@ class LoginSession:
         """Where no loop runs: send the first request now and take its answer (tests use it to
         get a code without a wait)."""
         self._drive_blocking(None, first_step_only=True)
+        with self._lock:
+            # A remembered device key that plex.tv refused: the code it falls back to, too.
+            refused = self.flow.key_rejected and self.flow.pin is None
+        if refused:
+            self._drive_blocking(None, first_step_only=True)
 
     def _drive_blocking(
         self, deadline: float | None, *, idle: Callable[[], None] | None = None, first_step_only: bool = False
@@ -318,7 +345,7 @@ class LoginSession:
             self._blocking_active += 1
             started = self.flow.status is Status.IDLE
             if started:
-                self.flow.start(self._clock(), token=self._initial_token)
+                self.flow.start(self._clock(), token=self._initial_token, by_key=self._initial_by_key)
             # A poll task suspended on this (blocked) loop may still owe a result; make it stale.
             if self._async.running:
                 self.flow.take_over(self._clock())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from ._errors import PlexPinError
@@ -85,6 +86,9 @@ class TerminalProgress:
         self._offline_since: float | None = None
         self._said_offline = False
         self._reported: tuple[Status, str] | None = None
+        #: JWT sign-in: called once each time plex.tv refuses the device key.
+        self.on_key_rejected: Callable[[], None] | None = None
+        self._said_rejected = False
 
     def _write(self, text: str) -> None:
         self.out.write(text)
@@ -101,6 +105,15 @@ class TerminalProgress:
         flow = self.session.flow
         now = time.monotonic()
         self._watch_network(flow, now)
+        if flow.key_rejected and not self._said_rejected:
+            self._said_rejected = True
+            self._end_line()
+            self._write("plex.tv no longer accepts this device's key (the device may have been removed "
+                        "under Authorized Devices); sign in with a new code.\n")
+            if self.on_key_rejected is not None:
+                self.on_key_rejected()
+        elif not flow.key_rejected:
+            self._said_rejected = False
         if self._report_status:
             self._report(flow)
         if flow.status is not Status.WAITING or flow.pin is None:

@@ -66,6 +66,8 @@ class ViewState:
     notice: str = ""
     #: The person signed out; the view offers to sign in again.
     signed_out: bool = False
+    #: "Remember me" is offered (not in an app served to many viewers).
+    offer_remember: bool = True
     #: A cell blocks in ``wait()`` and the kernel cannot take clicks meanwhile (ipykernel 7).
     busy: bool = False
 
@@ -185,6 +187,7 @@ class ViewParts:
     can_cancel: bool
     can_restart: bool
     can_sign_out: bool
+    can_remember: bool
     notice: str
 
 
@@ -207,6 +210,7 @@ def view_parts(state: ViewState) -> ViewParts:
         can_cancel=state.status in ("requesting", "waiting"),
         can_restart=state.status in ("expired", "cancelled", "error") or state.signed_out,
         can_sign_out=authorized,
+        can_remember=state.offer_remember,
         notice=state.notice,
     )
 
@@ -326,6 +330,7 @@ class LoginView:
         _show(self.cancel_button, parts.can_cancel)
         _show(self.restart_button, parts.can_restart)
         _show(self.signout_button, parts.can_sign_out)
+        _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
         busy = state.busy and state.status in ("requesting", "waiting")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from nbclient import NotebookClient
 
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
+from plexpin_widget.emulator.pms import PlexMediaServerEmulator
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -35,8 +37,12 @@ def test_quickstart_runs_headless_against_the_emulator(tmp_path: Path, monkeypat
     emulator = PlexTvEmulator(username="notebook analyst")
     # The notebook's own cells do the waiting; the emulator approves each pin a moment after it exists.
     emulator.auto_claim(0.5)
-    with EmulatorServer(emulator) as server:
+    media_server = PlexMediaServerEmulator(emulator)
+    with EmulatorServer(emulator) as server, media_server.server():
         monkeypatch.setenv("PLEXPIN_BASE_URL", server.url)
+        # Headless, and still image/png outputs: the inline backend renders with Agg into the
+        # notebook, as in JupyterLab (plain "Agg" would draw nowhere).
+        monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
         monkeypatch.setenv("PLEXPIN_KEYRING", "0")
         monkeypatch.delenv("PLEX_TOKEN", raising=False)
@@ -70,6 +76,19 @@ def test_quickstart_runs_headless_against_the_emulator(tmp_path: Path, monkeypat
     ]
     assert errors == []
     assert "Signed in as notebook analyst" in outputs
+    assert "Connected to Demo Server" in outputs and "Could not connect" not in outputs
+    assert "- Movies: 40 items (movie)" in outputs
+    rich = [output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.get("outputs", [])]
+    tables = [data["text/html"] for data in rich if "<table" in data.get("text/html", "")]
+    assert len(tables) == 1 and all(f"<th>{column}</th>" in tables[0] for column in ("title", "audience", "watched"))
+    assert tables[0].split("<tbody>")[1].count("<tr>") == 12  # a dozen films
+    charts = [data["image/png"] for data in rich if "image/png" in data]
+    assert len(charts) == 1
+    assert base64.b64decode(charts[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    stderr = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                     for output in cell.get("outputs", []) if output.get("name") == "stderr")
+    assert stderr == "", stderr
     assert issued, "the emulator issued no token, so the notebook never signed in"
     for token in issued:
         assert token not in saved, "the token leaked into the executed notebook"

@@ -321,7 +321,7 @@ class Library:
                   ("The Night Desk", 10, 1), ("Ironwood", 4, 2))
         for title, count, account in binges:
             episodes = shows[title].leaves()[:count]
-            day = rng.randint(count // 2 + 2, 115)
+            day = rng.randint(count // 3 + 2, 80)
             position = 0
             while position < len(episodes):
                 at = self._evening(day)
