@@ -20,6 +20,7 @@ from ._errors import (
     LoginFailedError,
     PinExpiredError,
     PlexPinError,
+    PlexTvUnreachableError,
 )
 from ._exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NETWORK, EXIT_OK
 from ._flow import PinFlow, Status
@@ -30,9 +31,13 @@ from ._sources import FoundKey, FoundToken, find_device_key, find_token, forget_
 from ._store import DeviceKeyStore, TokenStore
 from ._urls import auth_url, resolve_base_url
 
-__all__ = ["OFFLINE_GIVE_UP", "run_login", "run_logout"]
+__all__ = ["OFFLINE_GIVE_UP", "UNREACHABLE_GIVE_UP", "run_login", "run_logout"]
 
-#: Without --timeout, give up after this many seconds of failing to reach plex.tv for a code.
+#: Give up (exit 3) when plex.tv has not answered at all within this many seconds: a person
+#: with no network learns it at once. Decided by the flow; once a code is shown it keeps trying.
+UNREACHABLE_GIVE_UP = 15.0
+#: Without --timeout, give up after this many seconds of plex.tv answering but not giving a
+#: code (5xx, 429...).
 OFFLINE_GIVE_UP = 60.0
 #: Without a terminal, one countdown line every this many seconds.
 _LINE_EVERY = 10.0
@@ -187,6 +192,7 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     )
     session = LoginSession(
         identity, base_url=base_url, strong=args.strong, request_timeout=request_timeout, on_change=progress,
+        give_up_unreachable_after=UNREACHABLE_GIVE_UP,
         jwt=jwt,
     )
     progress.session = session
@@ -231,6 +237,10 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     except LoginFailedError as exc:
         progress.finish()
         cause = exc.__cause__
+        if isinstance(cause, PlexTvUnreachableError):
+            err.write(f"Gave up: cannot reach {base_url}; no answer in {cause.waited:.0f} s "
+                      f"({_describe(cause.last_error)}). Check the network connection and try again.\n")
+            return EXIT_NETWORK
         err.write(f"Sign-in failed: {_describe(cause)}\n")
         if isinstance(cause, PlexPinError) and cause.retryable:
             return EXIT_NETWORK

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 from ._driver_async import AsyncDriver
 from ._driver_blocking import BlockingDriver
-from ._driving import Inbox, SharedFlow
+from ._driving import Inbox, SharedFlow, resolve
 from ._errors import (
     ConfigurationError,
     LoginCancelledError,
@@ -76,6 +76,8 @@ class LoginSession:
 
     ``on_change`` is called (without arguments) after every change of state and once a
     second while a code is live, on the thread that drives the flow.
+    ``give_up_unreachable_after`` (seconds, ``None`` = never) ends the login with
+    :class:`PlexTvUnreachableError` when plex.tv has not answered at all by then.
     """
 
     def __init__(
@@ -90,10 +92,13 @@ class LoginSession:
         on_change: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         jwt: bool = False,
+        give_up_unreachable_after: float | None = None,
     ) -> None:
         self.identity = identity
         self.base_url = resolve_base_url(base_url)
-        self.flow = PinFlow(strong=strong, poll_interval=poll_interval, jwt=jwt)
+        self.flow = PinFlow(
+            strong=strong, poll_interval=poll_interval, jwt=jwt, give_up_unreachable_after=give_up_unreachable_after
+        )
         #: JWT sign-in: the device key and its steps (``None`` for the classic sign-in).
         self.device: DeviceAuth | None = None
         if jwt:
@@ -106,7 +111,8 @@ class LoginSession:
         self._transport = transport
         self._on_change = on_change
         self._clock = clock
-        self._shared = SharedFlow(self.flow, clock, self._notify)
+        # With no one to tell, waking each second for the countdown would be wasted work.
+        self._shared = SharedFlow(self.flow, clock, self._notify, ticks=on_change is not None)
         self._lock = self._shared.lock
         self._inbox = Inbox(self._lock)
         self._async = AsyncDriver(self._shared, self._async_client)
@@ -128,6 +134,16 @@ class LoginSession:
     def seconds_left(self) -> int:
         with self._lock:
             return self.flow.seconds_left(self._clock())
+
+    def seconds_until_retry(self) -> int:
+        """Whole seconds until the next try while a fault is being retried (0 otherwise)."""
+        with self._lock:
+            return self.flow.seconds_until_retry(self._clock())
+
+    def retry_now(self) -> None:
+        """Send the request being retried at once, instead of after its backoff (a 429's
+        ``Retry-After`` is still honoured); safe to call from any thread."""
+        self._post(self._do_retry_now)
 
     def start(self, token: str | None = None, *, by_key: bool = False) -> None:
         """Begin the login (validating ``token`` first if one is given; with ``by_key``, a JWT
@@ -258,6 +274,14 @@ class LoginSession:
             if refused:
                 self._drive_blocking(None, first_step_only=True)
 
+    def _do_retry_now(self) -> None:
+        with self._lock:
+            before = self.flow.pending
+            moved = self.flow.retry_now(self._clock()) is not before
+        if moved:
+            self._async.wake()  # a poll task asleep until the old time looks again now
+            self._notify()
+
     def _do_cancel(self) -> None:
         with self._lock:
             self.flow.cancel(self._clock())
@@ -277,7 +301,7 @@ class LoginSession:
             self._settled.set()
             for waiter in list(self._waiters):
                 if not waiter.done():
-                    waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+                    waiter.get_loop().call_soon_threadsafe(resolve, waiter)
         if self._on_change is not None:
             try:
                 self._on_change()
@@ -352,8 +376,3 @@ class LoginSession:
             self._inbox.drain()
             if self._loop is not None and _running_loop() is self._loop:
                 self._ensure_task()
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

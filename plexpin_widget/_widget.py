@@ -26,7 +26,15 @@ from ._store import DeviceKeyStore, TokenStore
 from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
-from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
+from ._view import (
+    LoginView,
+    ViewState,
+    close_widgets,
+    describe_error,
+    fallback_html,
+    fallback_text,
+    unreachable_sentence,
+)
 
 __all__ = ["PlexPinLogin"]
 
@@ -137,6 +145,7 @@ class PlexPinLogin(widgets.VBox):
         self._rejection_seen = False
         self._signed_out = False
         self._last_status = Status.IDLE
+        self._pulled: tuple[Any, ...] | None = None
         self._session = LoginSession(
             identity,
             base_url=base_url,
@@ -170,6 +179,7 @@ class PlexPinLogin(widgets.VBox):
         self.observe(self._on_remember, names="remember")
         self._view.cancel_button.on_click(lambda _button: self.cancel())
         self._view.restart_button.on_click(lambda _button: self.restart())
+        self._view.retry_button.on_click(lambda _button: self.retry_now())
         self._view.signout_button.on_click(lambda _button: self.sign_out())
         self._render()
         if autostart:
@@ -207,6 +217,12 @@ class PlexPinLogin(widgets.VBox):
     def cancel(self) -> None:
         """Stop polling. Safe to call from any thread (button callbacks may run on a subshell)."""
         self._session.cancel()
+
+    def retry_now(self) -> None:
+        """While plex.tv cannot be reached, try again at once instead of after the backoff (the
+        "Try again now" button). A wait plex.tv asked for (429 ``Retry-After``) is still kept.
+        Safe to call from any thread."""
+        self._session.retry_now()
 
     def restart(self) -> None:
         """Forget the current code and get a new one."""
@@ -479,6 +495,20 @@ class PlexPinLogin(widgets.VBox):
         flow = session.flow
         status = flow.status
         pin = flow.pin
+        # Everything but the clock that the traits, the view and remembering are made from.
+        # A waiting login is pulled once or twice a second; mostly only the countdown moved.
+        pin_shown = None if pin is None else (pin.id, pin.code, pin.auth_token, _lifetime(pin))
+        pulled = (session, status, pin_shown, flow.user, flow.token, flow.error, flow.reconnecting,
+                  flow.verified, flow.token_rejected, self._signed_out, self.notice)
+        if pulled == self._pulled:
+            if pin is not self.pin:  # a newer answer for the same pin (its expires_in moved)
+                self.set_trait("pin", pin)
+            seconds_left = session.seconds_left()
+            if seconds_left != self.seconds_left:
+                self.seconds_left = seconds_left
+                self._render()  # the view redraws only the countdown
+            return
+        self._pulled = pulled
         live = status is Status.WAITING and pin is not None
         with self.hold_trait_notifications():
             self.set_trait("pin", pin)
@@ -514,6 +544,8 @@ class PlexPinLogin(widgets.VBox):
             )
         if flow.status in (Status.EXPIRED, Status.CANCELLED):
             return ""
+        if flow.unreachable:
+            return unreachable_sentence(self._session.seconds_until_retry())
         if flow.status is Status.ERROR or flow.reconnecting:
             return describe_error(flow.error, retrying=flow.reconnecting)
         return ""
@@ -521,15 +553,12 @@ class PlexPinLogin(widgets.VBox):
     def _view_state(self) -> ViewState:
         flow = self._session.flow
         pin = flow.pin
-        lifetime = 0
-        if pin is not None and pin.lifetime is not None:
-            lifetime = int(pin.lifetime.total_seconds())
         return ViewState(
             status=self.status,
             code=self.code,
             auth_url=self.auth_url,
             seconds_left=self.seconds_left,
-            lifetime=lifetime or (pin.expires_in if pin is not None else 0),
+            lifetime=_lifetime(pin) if pin is not None else 0,
             error=self.error,
             reconnecting=flow.reconnecting,
             username=self.user.display_name if self.user is not None else "",
@@ -538,6 +567,7 @@ class PlexPinLogin(widgets.VBox):
             offer_remember=not self._shared_app,
             notice=self.notice,
             signed_out=self._signed_out,
+            unreachable=flow.unreachable,
         )
 
     def _render(self) -> None:
@@ -566,6 +596,8 @@ class PlexPinLogin(widgets.VBox):
             self.cancel()
         elif action == "restart":
             self.restart()
+        elif action == "retry_now":
+            self.retry_now()
         elif action == "sign_out":
             self.sign_out()
         elif action == "remember" and not self._shared_app:
@@ -600,3 +632,8 @@ class PlexPinLogin(widgets.VBox):
         # shows its text/HTML fallback, so use the class's method.
         display(type(self)._repr_mimebundle_(self), raw=True)
 
+
+def _lifetime(pin: Pin) -> int:
+    """The pin's whole lifetime in seconds (what the progress bar counts down from)."""
+    lifetime = int(pin.lifetime.total_seconds()) if pin.lifetime is not None else 0
+    return lifetime or pin.expires_in

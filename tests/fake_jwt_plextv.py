@@ -43,6 +43,7 @@ class FakeJwtPlexTv:
         self.revoked: set[str] = set()
         self.classic_tokens: set[str] = set()
         self.issued: list[str] = []
+        self.device_jwts: list[str] = []  # every device JWT a client sent
         self.log: list[tuple[str, str, int]] = []  # method, path, status
         self.failures: list[tuple[str, Any]] = []  # (path prefix, status or "drop"), used in order
         self._ids = itertools.count(1000)
@@ -116,6 +117,8 @@ class FakeJwtPlexTv:
                 return _error(404, "Not Found", 1020)
             token = None
             device_jwt = request.url.params.get("deviceJWT")
+            if device_jwt:
+                self.device_jwts.append(device_jwt)
             if pin["approved"] and pin["jwk"] is not None and device_jwt:
                 if self.devices.get(client) != pin["jwk"]:
                     return _error(422, "jwk missing", 1097)
@@ -134,6 +137,7 @@ class FakeJwtPlexTv:
             return httpx.Response(200, json={"nonce": nonce})
         if path == "/api/v2/auth/token" and request.method == "POST":
             device_jwt = json.loads(request.content).get("jwt", "")
+            self.device_jwts.append(device_jwt)
             jwk = self.devices.get(client)
             if jwk is None:
                 return _error(422, "jwk missing. no public key to verify jwt request", 1097)

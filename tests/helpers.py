@@ -47,3 +47,24 @@ def point_plexapi_at(monkeypatch: Any, base_url: str) -> None:
         class_name, attribute = name.split(".")
         # CHECKPINS exists only in some python-plexapi versions; newer ones derive it from PINS.
         monkeypatch.setattr(getattr(myplex, class_name), attribute, url, raising=attribute != "CHECKPINS")
+
+
+def forbid_httpx_client_layer(monkeypatch: object) -> None:
+    """Make ``httpx.Client.send`` / ``AsyncClient.send`` fail for plex.tv requests of ours.
+
+    The clients send each request straight to their transport (the lean path, see
+    ``_client._ClientBase``); a test module that uses this proves its requests took that path.
+    Requests of anyone else (a test's own httpx calls) pass through.
+    """
+    import httpx
+
+    def guard(original: Callable[..., object]) -> Callable[..., object]:
+        def send(self: object, request: httpx.Request, *args: object, **kwargs: object) -> object:
+            if "X-Plex-Product" in request.headers:
+                raise AssertionError("a plex.tv request went through httpx's client layer")
+            return original(self, request, *args, **kwargs)
+
+        return send
+
+    for cls in (httpx.Client, httpx.AsyncClient):
+        monkeypatch.setattr(cls, "send", guard(cls.send))  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@ everywhere a person, a browser, a log or a saved notebook could see them.
 
 Paths: a JWT sign-in with a code that remembers the device key, refreshes under faults (short
 lifetimes), a sign-in with the remembered key, a removed device falling back to a code, and a
-sign-out. Places: as in ``test_leak_hunt.py`` (synced state of every widget, saved-notebook
+sign-out. The device JWTs the login signs are hunted too. Places: as in ``test_leak_hunt.py`` (synced state of every widget, saved-notebook
 forms, mime bundles, reprs and strs, DEBUG logs of every logger, error texts), plus the store.
 
 A JWT may be found only in the ``token`` trait; the private key only in the remembered store.
@@ -105,7 +105,9 @@ async def test_no_jwt_or_private_key_outside_where_they_belong(
     assert not list((private_config / "device-keys").glob("*.json")), "sign-out deleted the key"
     hunt.add("log output at DEBUG", caplog.text)
     hunt.add("log output at DEBUG", [record.getMessage() for record in caplog.records])
-    assert any(r.name.startswith("httpx") for r in caplog.records), "httpx's request log was not captured"
+    # Our requests go straight to httpx's transport (see _client._ClientBase), so the request log
+    # that names each one is the client's own; httpx's client layer logs only what else uses it.
+    assert any(r.name == "plexpin_widget.client" for r in caplog.records), "the request log was not captured"
 
     assert len(fake.issued) >= 4 and len(private_keys) == 2
     trait_places = set()
@@ -114,6 +116,11 @@ async def test_no_jwt_or_private_key_outside_where_they_belong(
         assert {p for p in where if not p.startswith("token trait")} == set(), where
         trait_places |= where
     assert {"token trait (signed in)", "token trait (refreshed)", "token trait (remembered key)"} <= trait_places
+    # The device JWTs (each good for a Plex JWT within its 5 minutes) are nowhere either:
+    # httpx logs each request's URL, and a pin check's URL carries one.
+    assert fake.device_jwts and any("deviceJWT=[redacted]" in r.getMessage() for r in caplog.records)
+    for device_jwt in fake.device_jwts:
+        assert hunt.where(device_jwt) == set(), hunt.where(device_jwt)
     # Each private key is in the store (while remembered) and nowhere else.
     for secret in private_keys:
         assert hunt.where(secret) == {"remembered store"}, hunt.where(secret)
