@@ -22,6 +22,7 @@ that makes both requests. An action with no request (a timer, like :class:`Expir
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -137,10 +138,14 @@ class SharedFlow:
     The session and both drivers hold the same instance; whoever touches ``flow`` holds ``lock``.
     """
 
-    def __init__(self, flow: PinFlow, clock: Callable[[], float], notify: Callable[[], None]) -> None:
+    def __init__(
+        self, flow: PinFlow, clock: Callable[[], float], notify: Callable[[], None], *, ticks: bool = True
+    ) -> None:
         self.flow = flow
         self.clock = clock
         self.notify = notify
+        #: Whether anyone shows the countdown; if not, the drivers sleep until the next action.
+        self.ticks = ticks
         self.lock = threading.RLock()
 
     def feed(self, event: FlowEvent) -> None:
@@ -167,7 +172,9 @@ class SharedFlow:
         )
 
     def next_tick(self, now: float) -> float:
-        """Seconds until the countdown next changes its whole-second value."""
+        """Seconds until the countdown next changes its whole-second value (never, for nobody)."""
+        if not self.ticks:
+            return math.inf
         deadline = self.flow.deadline
         if self.flow.status is Status.AUTHORIZED:
             return IDLE_TICK

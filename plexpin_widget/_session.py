@@ -111,7 +111,8 @@ class LoginSession:
         self._transport = transport
         self._on_change = on_change
         self._clock = clock
-        self._shared = SharedFlow(self.flow, clock, self._notify)
+        # With no one to tell, waking each second for the countdown would be wasted work.
+        self._shared = SharedFlow(self.flow, clock, self._notify, ticks=on_change is not None)
         self._lock = self._shared.lock
         self._inbox = Inbox(self._lock)
         self._async = AsyncDriver(self._shared, self._async_client)

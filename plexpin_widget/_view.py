@@ -195,20 +195,33 @@ class ViewParts:
     can_retry_now: bool = False
 
 
+def countdown_parts(state: ViewState) -> tuple[int, int, bool, str]:
+    """The parts that move with the clock: ``(seconds_left, lifetime, expiring, status_text)``
+    as :func:`view_parts` has them; a countdown step redraws only these."""
+    live = state.status == "waiting" and bool(state.code)
+    return (
+        state.seconds_left if live else 0,
+        max(state.lifetime, state.seconds_left, 1),
+        live and state.seconds_left <= 60,
+        "" if state.status == "authorized" else status_sentence(state),
+    )
+
+
 def view_parts(state: ViewState) -> ViewParts:
     """Decide what shows for ``state``: the single place where state becomes display."""
     live = state.status == "waiting" and bool(state.code)
     authorized = state.status == "authorized"
+    seconds_left, lifetime, expiring, status_text = countdown_parts(state)
     return ViewParts(
         product=state.product,
         live=live,
         code=state.code if live else "",
         auth_url=state.auth_url if live else "",
         link_label=link_label(state.auth_url) if live and state.auth_url else "",
-        seconds_left=state.seconds_left if live else 0,
-        lifetime=max(state.lifetime, state.seconds_left, 1),
-        expiring=live and state.seconds_left <= 60,
-        status_text="" if authorized else status_sentence(state),
+        seconds_left=seconds_left,
+        lifetime=lifetime,
+        expiring=expiring,
+        status_text=status_text,
         error=state.error,
         signed_in_as=(state.username or "your Plex account") if authorized else "",
         can_cancel=state.status in ("requesting", "waiting"),
@@ -296,9 +309,21 @@ class LoginView:
         self.footer.add_class(f"{CSS_PREFIX}-footer")
         self.notice.add_class(f"{CSS_PREFIX}-notice")
         self._qr_for = ""
+        self._shown: ViewState | None = None
 
     def render(self, state: ViewState) -> None:
-        """Show ``state``; only widgets whose value changes are touched."""
+        """Show ``state``; only widgets whose value changes are touched.
+
+        Nothing is done when ``state`` is what is shown already, and when only the countdown
+        moved, only the countdown's parts are redrawn: a waiting login renders once or twice a
+        second, and each widget value set is serialised for the front end."""
+        shown = self._shown
+        if state == shown:
+            return
+        self._shown = state
+        if shown is not None and dataclasses.replace(shown, seconds_left=state.seconds_left) == state:
+            self._render_countdown(*countdown_parts(state))
+            return
         parts = view_parts(state)
         live = parts.live
         title = "<b>Sign in to Plex</b>"
@@ -314,14 +339,7 @@ class LoginView:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
             self._qr_for = ""
-        if self.progress.max != parts.lifetime:
-            self.progress.max = parts.lifetime
-        if self.progress.value != parts.seconds_left:
-            self.progress.value = parts.seconds_left
-        style = "warning" if parts.expiring else "info"
-        if self.progress.bar_style != style:
-            self.progress.bar_style = style
-        _set(self.status, f"<span>{html.escape(parts.status_text)}</span>" if parts.status_text else "")
+        self._render_countdown(parts.seconds_left, parts.lifetime, parts.expiring, parts.status_text)
         _set(self.error, f'<span style="color: #b00020">{html.escape(parts.error)}</span>' if parts.error else "")
         if parts.signed_in_as:
             _set(self.signed_in, f"<span>✅ Signed in as <b>{html.escape(parts.signed_in_as)}</b></span>")
@@ -340,6 +358,16 @@ class LoginView:
         _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
+
+    def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
+        if self.progress.max != lifetime:
+            self.progress.max = lifetime
+        if self.progress.value != seconds_left:
+            self.progress.value = seconds_left
+        style = "warning" if expiring else "info"
+        if self.progress.bar_style != style:
+            self.progress.bar_style = style
+        _set(self.status, f"<span>{html.escape(status_text)}</span>" if status_text else "")
 
 
 def close_widgets(root: widgets.Widget) -> None:

@@ -145,6 +145,7 @@ class PlexPinLogin(widgets.VBox):
         self._rejection_seen = False
         self._signed_out = False
         self._last_status = Status.IDLE
+        self._pulled: tuple[Any, ...] | None = None
         self._session = LoginSession(
             identity,
             base_url=base_url,
@@ -494,6 +495,20 @@ class PlexPinLogin(widgets.VBox):
         flow = session.flow
         status = flow.status
         pin = flow.pin
+        # Everything but the clock that the traits, the view and remembering are made from.
+        # A waiting login is pulled once or twice a second; mostly only the countdown moved.
+        pin_shown = None if pin is None else (pin.id, pin.code, pin.auth_token, _lifetime(pin))
+        pulled = (session, status, pin_shown, flow.user, flow.token, flow.error, flow.reconnecting,
+                  flow.verified, flow.token_rejected, self._signed_out, self.notice)
+        if pulled == self._pulled:
+            if pin is not self.pin:  # a newer answer for the same pin (its expires_in moved)
+                self.set_trait("pin", pin)
+            seconds_left = session.seconds_left()
+            if seconds_left != self.seconds_left:
+                self.seconds_left = seconds_left
+                self._render()  # the view redraws only the countdown
+            return
+        self._pulled = pulled
         live = status is Status.WAITING and pin is not None
         with self.hold_trait_notifications():
             self.set_trait("pin", pin)
@@ -538,15 +553,12 @@ class PlexPinLogin(widgets.VBox):
     def _view_state(self) -> ViewState:
         flow = self._session.flow
         pin = flow.pin
-        lifetime = 0
-        if pin is not None and pin.lifetime is not None:
-            lifetime = int(pin.lifetime.total_seconds())
         return ViewState(
             status=self.status,
             code=self.code,
             auth_url=self.auth_url,
             seconds_left=self.seconds_left,
-            lifetime=lifetime or (pin.expires_in if pin is not None else 0),
+            lifetime=_lifetime(pin) if pin is not None else 0,
             error=self.error,
             reconnecting=flow.reconnecting,
             username=self.user.display_name if self.user is not None else "",
@@ -620,3 +632,8 @@ class PlexPinLogin(widgets.VBox):
         # shows its text/HTML fallback, so use the class's method.
         display(type(self)._repr_mimebundle_(self), raw=True)
 
+
+def _lifetime(pin: Pin) -> int:
+    """The pin's whole lifetime in seconds (what the progress bar counts down from)."""
+    lifetime = int(pin.lifetime.total_seconds()) if pin.lifetime is not None else 0
+    return lifetime or pin.expires_in
