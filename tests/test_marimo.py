@@ -279,7 +279,7 @@ def marimo_cell(monkeypatch: pytest.MonkeyPatch) -> _FakeCellContext:
 
 
 def test_running_the_cell_again_stops_the_old_login(make_login: Any, marimo_cell: _FakeCellContext) -> None:
-    assert _marimo.in_marimo()
+    assert _marimo._context() is marimo_cell
     old = make_login()
     assert old.status == "waiting"
     assert len(marimo_cell.cell_lifecycle_registry.registry[marimo_cell.cell_id]) == 1
@@ -305,7 +305,7 @@ def test_the_cell_does_not_keep_the_login_alive(make_login: Any, marimo_cell: _F
 
 
 def test_outside_marimo_nothing_is_registered() -> None:
-    assert _marimo.in_marimo() is False
+    assert _marimo._context() is None
     assert _marimo.close_with_cell(object()) is False
 
 
