@@ -114,6 +114,7 @@ class Sizes:
     approval_concurrency: int
     lifetime_seconds: int
     wait_seconds: float
+    wait_logins: int
     scale_main: int
     scale_series: tuple[int, ...]
     scale_widget_series: tuple[int, ...]
@@ -123,21 +124,21 @@ class Sizes:
     def full(cls) -> Sizes:
         return cls(mode="full", import_runs=15, importtime_runs=4, startup_processes=3, startup_runs=8,
                    slow_create_processes=3, slow_create_runs=2, approval_logins=60, approval_concurrency=30,
-                   lifetime_seconds=60, wait_seconds=60.0, scale_main=1000, scale_series=(100, 1000, 5000),
+                   lifetime_seconds=60, wait_seconds=60.0, wait_logins=50, scale_main=1000, scale_series=(100, 1000, 5000),
                    scale_widget_series=(100, 1000), approve_window=30.0)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(mode="quick", import_runs=8, importtime_runs=2, startup_processes=3, startup_runs=4,
                    slow_create_processes=2, slow_create_runs=1, approval_logins=50, approval_concurrency=25,
-                   lifetime_seconds=15, wait_seconds=10.0, scale_main=1000, scale_series=(100, 1000),
+                   lifetime_seconds=15, wait_seconds=10.0, wait_logins=20, scale_main=1000, scale_series=(100, 1000),
                    scale_widget_series=(1000,), approve_window=30.0)
 
     @classmethod
     def smoke(cls) -> Sizes:
         return cls(mode="smoke", import_runs=2, importtime_runs=1, startup_processes=1, startup_runs=2,
                    slow_create_processes=1, slow_create_runs=1, approval_logins=3, approval_concurrency=3,
-                   lifetime_seconds=4, wait_seconds=2.0, scale_main=10, scale_series=(10, 20),
+                   lifetime_seconds=4, wait_seconds=2.0, wait_logins=3, scale_main=10, scale_series=(10, 20),
                    scale_widget_series=(10,), approve_window=2.0)
 
 

@@ -43,9 +43,13 @@ SECTIONS: list[tuple[str, str, str]] = [
      "pins, counted in its log (3 logins each). \"After expiry\" counts requests the server "
      "received after the pin had expired (each gets a 404).")),
     ("waiting", "5. Waiting cost",
-     ("One login waiting, unapproved, in a process of its own. CPU is `time.process_time()` over "
-     "equal slices of the window, scaled to a minute; threads and TCP sockets are sampled with psutil "
-     "at each slice end. \"Threads added\" subtracts the count before the login existed.")),
+     ("n logins waiting, unapproved, in one process per client: python-plexapi "
+     "(`MyPlexPinLogin.run(timeout=None)`, a thread per login), the bare engine (`LoginSession`) and the "
+     "widget (`PlexPinLogin`, countdown and all, no front end connected), the three side by side in the "
+     "same run against one emulator process. CPU is `time.process_time()` of the whole process over equal "
+     "slices of the window, divided by n and scaled to a minute; threads and TCP sockets are sampled with "
+     "psutil at each slice end. \"Threads added\" subtracts the count before the logins existed. The "
+     "targets compare the clients with each other, not with a fixed number.")),
     ("scale", "6. Scale",
      ("n logins in one process on one event loop, each with its own client identifier; every pin is "
      "approved at a random moment within the window by the benchmark runner (another process). CPU "
@@ -110,6 +114,7 @@ def render(
     breakdown: Sequence[tuple[str, float]],
     analysis: Sequence[str],
     changes: Sequence[str],
+    waiting_profile: dict[str, Any] | None = None,
     mode: str,
     command: str,
     started: _dt.datetime,
@@ -157,6 +162,9 @@ def render(
             continue
         out += ["", f"## {heading}", "", text, ""]
         out += table(section_rows)
+        if key == "waiting" and waiting_profile:
+            out += ["", "### Where a waiting login's CPU goes", ""]
+            out += profile_table(waiting_profile)
         if key == "scale" and growth:
             out += ["", "### How cost grows with the number of logins", ""]
             out += growth_table(growth)
@@ -168,6 +176,34 @@ def render(
             out += [f"| {_cell(name)} | {fmt(ms)} |" for name, ms in breakdown]
     out.append("")
     return "\n".join(out)
+
+
+def profile_table(profile: dict[str, Any]) -> list[str]:
+    """Share of each layer in the CPU of each client's waiting process, under cProfile."""
+    clients: dict[str, Any] = profile.get("clients") or {}
+    names = list(clients)
+    largest: dict[str, float] = {}
+    for entry in clients.values():
+        for layer, share in entry["layers"].items():
+            largest[layer] = max(largest.get(layer, 0.0), share)
+    lines = [
+        (f"The three processes again, side by side, {fmt(profile.get('logins', 0))} logins each, for "
+         f"{fmt(profile.get('seconds', 0))} s under cProfile with a CPU-time clock (`time.thread_time`; every "
+         "poller thread of python-plexapi is profiled). Each cell is a layer's share of the process's "
+         "profiled time; a C function (a socket call, `isinstance`) counts for the package that called it. "
+         "The profiler slows pure-Python code more than C, so the shares matter, not the profiled totals "
+         "(last row, for reference). `python bench/profile_waiting.py KIND --profile` lists the functions."),
+        "",
+        "| Layer | " + " | ".join(_cell(n) for n in names) + " |",
+        "|---|" + "|".join("---" for _ in names) + "|",
+    ]
+    for layer in sorted(largest, key=lambda name: -largest[name]):
+        cells = [f"{clients[n]['layers'][layer] * 100:.1f} %" if layer in clients[n]["layers"] else "—"
+                 for n in names]
+        lines.append(f"| {_cell(layer)} | " + " | ".join(cells) + " |")
+    totals = [fmt(c[len(c) // 2]) if (c := clients[n]["cpu_per_login_min"]) else "—" for n in names]
+    lines.append("| CPU-s per login-minute while profiled (median slice) | " + " | ".join(totals) + " |")
+    return lines
 
 
 def growth_table(growth: dict[str, list[dict[str, float]]]) -> list[str]:

@@ -113,9 +113,10 @@ def revoke_token(
 
     Raises the client's typed errors (:class:`~plexpin_widget.TransportError` when plex.tv
     cannot be reached); a token plex.tv no longer knows counts as revoked."""
-    from ._client import PlexTvClient
+    from ._client import PlexTvClient, sync_transport
     from ._errors import InvalidTokenError
 
+    transport = sync_transport(transport, "sign_out() needs")
     with PlexTvClient(identity, base_url=base_url, timeout=timeout, transport=transport) as client:
         try:
             client.sign_out(token)

@@ -29,6 +29,7 @@ _FLAGS = {
     "base_url": "--base-url",
     "timeout": "--timeout",
     "port": "--port",
+    "jwt": "--jwt",
 }
 
 
@@ -77,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--print-token", action="store_true", help="write the token (only) to stdout")
     login.add_argument("--remember", action="store_true", help="remember the sign-in on this computer")
     login.add_argument("--strong", action="store_true", help="use a long code carried in the link")
+    login.add_argument(
+        "--jwt", action="store_true",
+        help="use Plex's JWT sign-in: a device key, and a 7-day Plex JWT as the token (needs "
+        "plexpin-widget[jwt]); with --remember the device key is kept, never the token",
+    )
     login.add_argument("--product", default=DEFAULT_PRODUCT, help="name shown among your authorized devices")
     login.add_argument(
         "--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
@@ -88,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_target(login)
 
-    logout = commands.add_parser("logout", help="forget the sign-in remembered on this computer")
+    logout = commands.add_parser(
+        "logout", help="revoke the remembered sign-in at plex.tv and forget it on this computer",
+    )
     _add_target(logout)
 
     commands.add_parser(

@@ -2,7 +2,9 @@
 
 The login runs on :class:`~plexpin_widget._session.LoginSession` in blocking mode; its
 ``on_change`` callback draws the code, the link, a QR code and a countdown on stderr. Only the
-token (with ``--print-token``) ever goes to stdout.
+token (with ``--print-token``) ever goes to stdout. ``--jwt`` uses Plex's JWT sign-in; with
+``--remember`` it keeps the device key, never the token. ``plexpin logout`` revokes what was
+remembered at plex.tv before deleting it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from ._errors import (
@@ -17,19 +20,24 @@ from ._errors import (
     LoginFailedError,
     PinExpiredError,
     PlexPinError,
+    PlexTvUnreachableError,
 )
 from ._exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NETWORK, EXIT_OK
 from ._flow import PinFlow, Status
 from ._identity import ClientIdentity
 from ._qr import qr_text
 from ._session import LoginSession
-from ._sources import FoundToken, find_token, forget_rejected
-from ._store import TokenStore
+from ._sources import FoundKey, FoundToken, find_device_key, find_token, forget_rejected
+from ._store import DeviceKeyStore, TokenStore
 from ._urls import auth_url, resolve_base_url
 
-__all__ = ["OFFLINE_GIVE_UP", "run_login", "run_logout"]
+__all__ = ["OFFLINE_GIVE_UP", "UNREACHABLE_GIVE_UP", "run_login", "run_logout"]
 
-#: Without --timeout, give up after this many seconds of failing to reach plex.tv for a code.
+#: Give up (exit 3) when plex.tv has not answered at all within this many seconds: a person
+#: with no network learns it at once. Decided by the flow; once a code is shown it keeps trying.
+UNREACHABLE_GIVE_UP = 15.0
+#: Without --timeout, give up after this many seconds of plex.tv answering but not giving a
+#: code (5xx, 429...).
 OFFLINE_GIVE_UP = 60.0
 #: Without a terminal, one countdown line every this many seconds.
 _LINE_EVERY = 10.0
@@ -67,6 +75,9 @@ class _Progress:
         self._line_open = False
         self._offline_since: float | None = None
         self._said_offline = False
+        #: JWT sign-in: called once each time plex.tv refuses the device key.
+        self.on_key_rejected: Callable[[], None] | None = None
+        self._said_rejected = False
 
     def _write(self, text: str) -> None:
         self.out.write(text)
@@ -83,6 +94,15 @@ class _Progress:
         flow = self.session.flow
         now = time.monotonic()
         self._watch_network(flow, now)
+        if flow.key_rejected and not self._said_rejected:
+            self._said_rejected = True
+            self._end_line()
+            self._write("plex.tv no longer accepts this device's key (the device may have been removed "
+                        "under Authorized Devices); sign in with a new code.\n")
+            if self.on_key_rejected is not None:
+                self.on_key_rejected()
+        elif not flow.key_rejected:
+            self._said_rejected = False
         if flow.status is not Status.WAITING or flow.pin is None:
             return
         pin = flow.pin
@@ -152,9 +172,18 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     err = err or sys.stderr
     identity = ClientIdentity.create(product=args.product, client_identifier=args.client_identifier)
     base_url = resolve_base_url(args.base_url)
+    jwt = bool(getattr(args, "jwt", False))
+    if jwt:
+        from ._jwk import require_jwt
+
+        require_jwt()  # a usage error naming the extra, before anything is asked of plex.tv
     store = TokenStore()
+    key_store = DeviceKeyStore()
     found: FoundToken | None = None
-    if not args.fresh:
+    found_key: FoundKey | None = None
+    if jwt and not args.fresh:
+        found_key = find_device_key(client_identifier=identity.client_identifier, base_url=base_url, store=key_store)
+    elif not args.fresh:
         found = find_token(client_identifier=identity.client_identifier, base_url=base_url, store=store)
     request_timeout = 10.0 if args.timeout is None else min(10.0, args.timeout)
     progress = _Progress(
@@ -162,13 +191,25 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         give_up_after=OFFLINE_GIVE_UP if args.timeout is None else None,
     )
     session = LoginSession(
-        identity, base_url=base_url, strong=args.strong, request_timeout=request_timeout, on_change=progress
+        identity, base_url=base_url, strong=args.strong, request_timeout=request_timeout, on_change=progress,
+        give_up_unreachable_after=UNREACHABLE_GIVE_UP,
+        jwt=jwt,
     )
     progress.session = session
     if found is not None:
         err.write(f"Checking {found.description}…\n")
+    if found_key is not None:
+        assert session.device is not None
+        session.device.use_key(found_key.key)
+        err.write(f"Signing in with {found_key.description}…\n")
+
+    def key_rejected() -> None:
+        if key_store.delete(identity.client_identifier, base_url):
+            err.write("Deleted the device key remembered on this computer.\n")
+
+    progress.on_key_rejected = key_rejected
     try:
-        session.start(token=found.token if found else None)
+        session.start(token=found.token if found else None, by_key=found_key is not None)
         token = session.wait(args.timeout)
     except KeyboardInterrupt:
         progress.finish()
@@ -196,6 +237,10 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     except LoginFailedError as exc:
         progress.finish()
         cause = exc.__cause__
+        if isinstance(cause, PlexTvUnreachableError):
+            err.write(f"Gave up: cannot reach {base_url}; no answer in {cause.waited:.0f} s "
+                      f"({_describe(cause.last_error)}). Check the network connection and try again.\n")
+            return EXIT_NETWORK
         err.write(f"Sign-in failed: {_describe(cause)}\n")
         if isinstance(cause, PlexPinError) and cause.retryable:
             return EXIT_NETWORK
@@ -213,6 +258,16 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         err.write(f"Signed in as {who}.\n")
     else:
         err.write(f"Signed in, but the account could not be verified yet ({_describe(flow.error)}).\n")
+    if jwt:
+        if args.remember:
+            _store_device_key(key_store, session, identity, base_url, err, found_key)
+        if flow.token_expires_at is not None:
+            err.write(f"The Plex JWT expires at {flow.token_expires_at:%Y-%m-%d %H:%M} UTC; "
+                      "`plexpin login --jwt` again renews it.\n")
+        if args.print_token:
+            out.write(token + "\n")
+            out.flush()
+        return EXIT_OK
     used_stored = found is not None and found.source == "remembered" and token == found.token
     from_pin = flow.pin is not None and flow.pin.auth_token == token
     if args.remember and not used_stored:
@@ -226,13 +281,88 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     return EXIT_OK
 
 
+def _store_device_key(
+    store: DeviceKeyStore, session: LoginSession, identity: ClientIdentity, base_url: str, err: TextIO,
+    found_key: FoundKey | None,
+) -> None:
+    device = session.device
+    assert device is not None
+    key = device.key
+    if found_key is not None and found_key.key == key:
+        return  # signed in with it: it is remembered already
+    try:
+        where = store.save(key.to_jwk_bytes().decode("ascii"), identity.client_identifier, base_url)
+    except OSError as exc:
+        err.write(f"Could not remember the device key on this computer ({type(exc).__name__}).\n")
+        return
+    if "keyring" not in where:
+        where = f"a private file in {store.folder}"
+    err.write(f"Remembered the device key (not the token) on this computer, in {where}. "
+              "`plexpin logout` forgets it.\n")
+
+
+def _revoke(token: str, identity: ClientIdentity, base_url: str) -> str | None:
+    """``None`` once plex.tv revoked ``token``; otherwise why not (the error's name)."""
+    from ._account import revoke_token
+
+    try:
+        revoke_token(token, identity=identity, base_url=base_url)
+    except PlexPinError as exc:
+        return type(exc).__name__
+    return None
+
+
+def _token_for_key(found: FoundKey, identity: ClientIdentity, base_url: str) -> str:
+    """A current Plex JWT for a remembered device key (to revoke it)."""
+    from ._client import PlexTvClient
+    from ._device_auth import DeviceAuth, run_steps
+
+    device = DeviceAuth(identity.client_identifier, base_url)
+    device.use_key(found.key)
+    with PlexTvClient(identity, base_url=base_url) as client:
+        token = run_steps(device.refresh(), client).token
+    device.forget()
+    return token
+
+
 def run_logout(args: argparse.Namespace, *, err: TextIO | None = None) -> int:
-    """Carry out ``plexpin logout``: delete the remembered sign-in for this identifier and URL."""
+    """Carry out ``plexpin logout``: revoke the remembered sign-in at plex.tv (a token, or a
+    JWT fetched with the remembered device key), then delete it, even if plex.tv cannot be
+    reached."""
     err = err or sys.stderr
     identity = ClientIdentity.create(client_identifier=args.client_identifier)
     base_url = resolve_base_url(args.base_url)
-    if TokenStore().delete(identity.client_identifier, base_url):
+    tokens, keys = TokenStore(), DeviceKeyStore()
+    forgot = False
+    stored = tokens.load(identity.client_identifier, base_url)
+    if stored is not None:
+        failure = _revoke(stored.token, identity, base_url)
+        _say_revoked(err, "token", failure)
+    if tokens.delete(identity.client_identifier, base_url):
+        forgot = True
+    found_key: FoundKey | None = None
+    try:
+        found_key = find_device_key(client_identifier=identity.client_identifier, base_url=base_url, store=keys)
+    except PlexPinError:  # no PyJWT: the key cannot sign, but it is still deleted below
+        found_key = None
+    if found_key is not None:
+        try:
+            failure = _revoke(_token_for_key(found_key, identity, base_url), identity, base_url)
+        except PlexPinError as exc:
+            failure = type(exc).__name__
+        _say_revoked(err, "device's sign-in", failure)
+    if keys.delete(identity.client_identifier, base_url):
+        forgot = True
+    if forgot:
         err.write(f"Forgot the sign-in remembered on this computer for {base_url}.\n")
     else:
         err.write(f"No sign-in was remembered on this computer for {base_url}.\n")
     return EXIT_OK
+
+
+def _say_revoked(err: TextIO, what: str, failure: str | None) -> None:
+    if failure is None:
+        err.write(f"plex.tv revoked the remembered {what}.\n")
+    else:
+        err.write(f"Could not revoke the remembered {what} at plex.tv ({failure}); it was NOT revoked "
+                  "and stays valid there until it expires or you remove the device under Authorized Devices.\n")

@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import math
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -47,6 +48,25 @@ from ._urls import resolve_base_url
 __all__ = ["DEFAULT_TIMEOUT", "AsyncPlexTvClient", "PlexTvClient", "parse_retry_after", "sync_transport"]
 
 logger = logging.getLogger("plexpin_widget.client")
+
+_DEVICE_JWT_PARAM = re.compile(r"(deviceJWT=)[^&\s\"']+")
+
+
+class _RedactDeviceJwt(logging.Filter):
+    """httpx logs every request's URL (at INFO); a pin check's URL carries the signed device
+    JWT, which could be exchanged for the Plex JWT within its 5 minutes. Blank it out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any("deviceJWT=" in str(arg) for arg in args):
+            record.args = tuple(
+                _DEVICE_JWT_PARAM.sub(r"\1[redacted]", str(arg)) if "deviceJWT=" in str(arg) else arg
+                for arg in args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactDeviceJwt())
 
 DEFAULT_TIMEOUT = 10.0
 _T = TypeVar("_T")
@@ -318,8 +338,32 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+#: Prepared requests kept per client (a login sends two or three distinct calls).
+_PREPARED_LIMIT = 8
+_CLOSED_MESSAGE = "Cannot send a request, as the client has been closed."
+
+
+def _identity_headers(identity: ClientIdentity) -> dict[str, bytes]:
+    # httpx encodes str header values as ASCII and would raise on a product such as
+    # "Café"; plex.tv expects non-ASCII X-Plex-* values as UTF-8.
+    return {name: value.encode("utf-8") for name, value in identity.headers().items()}
+
+
 class _ClientBase:
-    """Configuration shared by both clients: where to send requests and who we say we are."""
+    """Configuration shared by both clients: where to send requests and who we say we are.
+
+    A waiting login sends the same pin check once a second, so a call is turned into an
+    ``httpx.Request`` once (by the httpx client: base URL, default headers, timeouts as request
+    extensions) and that request is sent again straight to the transport the client picks for
+    its URL (its pool, or a proxy from the environment). That skips httpx's per-request client
+    layer (URL merging, header copies, the cookie jar, the auth and redirect loops), which cost
+    about as much CPU as the transport itself (see docs/benchmarks.md); the bytes on the wire
+    are the same. Redirects were never followed; plex.tv's API sets no cookies, and none are
+    kept or sent. Calls that carry a secret (a token, a device JWT) or a body are built afresh
+    each time, so no secret outlives its request.
+    """
+
+    _http: httpx.Client | httpx.AsyncClient
 
     def __init__(
         self,
@@ -334,21 +378,39 @@ class _ClientBase:
         self.identity = identity
         self.base_url = resolve_base_url(base_url)
         self._timeout = _build_timeout(timeout)
+        self._headers = _identity_headers(identity)
+        self._prepared: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[httpx.Request, Any]] = {}
 
     def _request_kwargs(self, call: _Call[Any]) -> dict[str, Any]:
-        headers: dict[str, str | bytes] = dict(self.identity.headers())
+        headers = dict(self._headers)
         if call.token is not None:
-            headers["X-Plex-Token"] = call.token
-        # httpx encodes str header values as ASCII and would raise on a product such as
-        # "Café"; plex.tv expects non-ASCII X-Plex-* values as UTF-8.
-        encoded = {k: v.encode("utf-8") if isinstance(v, str) else v for k, v in headers.items()}
+            headers["X-Plex-Token"] = call.token.encode("utf-8")
         kwargs: dict[str, Any] = {
             "method": call.method, "url": call.path, "params": {**call.params, **call.secret_params},
-            "headers": encoded,
+            "headers": headers,
         }
         if call.body is not None:
             kwargs["json"] = call.body
         return kwargs
+
+    def _prepare(self, call: _Call[Any]) -> tuple[httpx.Request, Any]:
+        """The request for ``call`` and the transport that carries it; built once per call
+        unless the call carries a secret or a body."""
+        if self._http.is_closed:
+            raise RuntimeError(_CLOSED_MESSAGE)
+        reusable = call.token is None and not call.secret_params and call.body is None
+        key = (call.method, call.path, tuple(sorted(call.params.items())))
+        if reusable:
+            prepared = self._prepared.get(key)
+            if prepared is not None:
+                return prepared
+        request = self._http.build_request(**self._request_kwargs(call))
+        prepared = (request, self._http._transport_for_url(request.url))
+        if reusable:
+            if len(self._prepared) >= _PREPARED_LIMIT:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return prepared
 
     @staticmethod
     def _log(call: _Call[Any], response: httpx.Response | None, started: float) -> None:
@@ -389,10 +451,20 @@ class PlexTvClient(_ClientBase):
             base_url=self.base_url, timeout=self._timeout, transport=transport, verify=_tls_context()
         )
 
+    def _exchange(self, call: _Call[Any]) -> httpx.Response:
+        request, transport = self._prepare(call)
+        response = transport.handle_request(request)
+        response.request = request
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
+
     def _send(self, call: _Call[_T]) -> _T:
         started = time.monotonic()
         try:
-            response = self._http.request(**self._request_kwargs(call))
+            response = self._exchange(call)
         except httpx.HTTPError as exc:
             self._log(call, None, started)
             raise _transport_error(call, exc) from None
@@ -474,10 +546,20 @@ class AsyncPlexTvClient(_ClientBase):
             base_url=self.base_url, timeout=self._timeout, transport=transport, verify=_tls_context()
         )
 
+    async def _exchange(self, call: _Call[Any]) -> httpx.Response:
+        request, transport = self._prepare(call)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
     async def _send(self, call: _Call[_T]) -> _T:
         started = time.monotonic()
         try:
-            response = await self._http.request(**self._request_kwargs(call))
+            response = await self._exchange(call)
         except httpx.HTTPError as exc:
             self._log(call, None, started)
             raise _transport_error(call, exc) from None

@@ -24,7 +24,18 @@ from ._errors import JwtVerificationError
 from ._jwk import DeviceKey, require_jwt, unverified_header, verify_plex_jwt
 from ._models import IssuedToken, Pin
 
-__all__ = ["ClientCall", "DeviceAuth", "Steps", "arun_steps", "forget_device_key", "run_steps"]
+__all__ = [
+    "AsyncDeviceClient",
+    "ClientCall",
+    "DeviceAuth",
+    "DeviceClient",
+    "JwtPin",
+    "JwtRefresh",
+    "Steps",
+    "arun_steps",
+    "forget_device_key",
+    "run_steps",
+]
 
 _T = TypeVar("_T")
 _UTC = _dt.timezone.utc
@@ -42,34 +53,37 @@ class ClientCall:
 Steps = Generator[ClientCall, Any, _T]
 
 
+def _advance(steps: Steps[_T], result: Any, error: BaseException | None) -> tuple[ClientCall | None, Any]:
+    """Feed ``steps`` the last call's result (or throw its error in): the next call, or
+    ``None`` and the steps' value once they are done."""
+    try:
+        return (steps.throw(error) if error is not None else steps.send(result)), None
+    except StopIteration as done:
+        return None, done.value
+
+
 def run_steps(steps: Steps[_T], client: Any) -> _T:
     """Carry out ``steps`` with a blocking client; a failed call is thrown into the steps."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = steps.throw(error) if error is not None else steps.send(result)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    call, value = _advance(steps, None, None)
+    while call is not None:
         try:
             result, error = getattr(client, call.method)(*call.args, **call.kwargs), None
         except Exception as exc:
             result, error = None, exc
+        call, value = _advance(steps, result, error)
+    return value  # type: ignore[no-any-return]
 
 
 async def arun_steps(steps: Steps[_T], client: Any) -> _T:
     """Like :func:`run_steps`, with an asyncio client."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = steps.throw(error) if error is not None else steps.send(result)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    call, value = _advance(steps, None, None)
+    while call is not None:
         try:
             result, error = await getattr(client, call.method)(*call.args, **call.kwargs), None
         except Exception as exc:
             result, error = None, exc
+        call, value = _advance(steps, result, error)
+    return value  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- process-wide state
@@ -120,6 +134,12 @@ class DeviceAuth:
             if key is None:
                 key = _device_keys[slot] = DeviceKey.generate()
             return key
+
+    @property
+    def current_key(self) -> DeviceKey | None:
+        """The key if one was made or loaded already (never makes one)."""
+        with _lock:
+            return _device_keys.get((self.client_identifier, self.base_url))
 
     def use_key(self, key: DeviceKey) -> None:
         """Sign with ``key`` from now on (one read back from where it was remembered)."""
@@ -195,3 +215,73 @@ class DeviceAuth:
 
     def __repr__(self) -> str:
         return f"DeviceAuth(client_identifier={self.client_identifier!r}, base_url={self.base_url!r})"
+
+
+# --------------------------------------------------------------------------- what the drivers call
+
+
+@dataclasses.dataclass(frozen=True)
+class JwtPin:
+    """A pin read with the device key; ``issued`` is its verified Plex JWT once approved, and
+    ``expires_in`` what the wall clock said was left of it on arrival."""
+
+    pin: Pin
+    issued: IssuedToken | None = None
+    expires_in: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class JwtRefresh:
+    """A new, verified Plex JWT from a refresh, and what the wall clock said was left of it."""
+
+    issued: IssuedToken
+    expires_in: float
+
+
+class DeviceClient:
+    """A blocking plex.tv client for a JWT login: the pin calls and ``refresh_token`` run the
+    device-key steps; everything else (``get_user``, ``close``…) is the wrapped client's."""
+
+    def __init__(self, client: Any, device: DeviceAuth) -> None:
+        self._client = client
+        self._device = device
+
+    def create_pin(self, strong: bool = False, *, fresh_key: bool = False) -> Pin:
+        return run_steps(self._device.create_pin(strong, fresh_key=fresh_key), self._client)
+
+    def check_pin(self, pin_id: int) -> JwtPin:
+        pin, issued = run_steps(self._device.check_pin(pin_id), self._client)
+        return _jwt_pin(self._device, pin, issued)
+
+    def refresh_token(self) -> JwtRefresh:
+        issued = run_steps(self._device.refresh(), self._client)
+        return JwtRefresh(issued, self._device.seconds_left(issued))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class AsyncDeviceClient:
+    """The asyncio twin of :class:`DeviceClient`."""
+
+    def __init__(self, client: Any, device: DeviceAuth) -> None:
+        self._client = client
+        self._device = device
+
+    async def create_pin(self, strong: bool = False, *, fresh_key: bool = False) -> Pin:
+        return await arun_steps(self._device.create_pin(strong, fresh_key=fresh_key), self._client)
+
+    async def check_pin(self, pin_id: int) -> JwtPin:
+        pin, issued = await arun_steps(self._device.check_pin(pin_id), self._client)
+        return _jwt_pin(self._device, pin, issued)
+
+    async def refresh_token(self) -> JwtRefresh:
+        issued = await arun_steps(self._device.refresh(), self._client)
+        return JwtRefresh(issued, self._device.seconds_left(issued))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _jwt_pin(device: DeviceAuth, pin: Pin, issued: IssuedToken | None) -> JwtPin:
+    return JwtPin(pin, issued, device.seconds_left(issued) if issued is not None else None)

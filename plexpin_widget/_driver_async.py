@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._driving import SharedFlow
+from ._driving import SharedFlow, resolve
 from ._flow import FlowAction
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class AsyncDriver:
         self._shared = shared
         self._connect = connect
         self.task: asyncio.Task[None] | None = None
+        self._nap: asyncio.Future[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -52,6 +53,13 @@ class AsyncDriver:
         self.task = task
         LIVE_TASKS.add(task)
         task.add_done_callback(_task_done)
+
+    def wake(self) -> None:
+        """Cut the task's current sleep short, so that it looks at the flow again now.
+        Call on the loop's thread."""
+        nap = self._nap
+        if nap is not None and not nap.done():
+            nap.set_result(None)
 
     def cancel(self) -> None:
         task, self.task = self.task, None
@@ -100,7 +108,15 @@ class AsyncDriver:
                 tick = shared.next_tick(now)
             if remaining <= 0:
                 return True
-            await asyncio.sleep(min(remaining, tick))
+            # What asyncio.sleep does, with a future that wake() can also resolve.
+            loop = asyncio.get_running_loop()
+            self._nap = nap = loop.create_future()
+            timer = loop.call_later(min(remaining, tick), resolve, nap)
+            try:
+                await nap
+            finally:
+                timer.cancel()
+                self._nap = None
             if remaining > tick:
                 shared.notify()
 

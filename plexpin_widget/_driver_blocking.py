@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._driving import Inbox, SharedFlow
-from ._flow import CreatePin
+from ._flow import CreatePin, RefreshToken
 
 if TYPE_CHECKING:
     from ._client import PlexTvClient
@@ -46,9 +46,12 @@ class BlockingDriver:
             self._inbox.drain()
             with shared.lock:
                 action = shared.flow.pending
-                if action is None or shared.is_settled():
-                    return
                 now = shared.clock()
+                # Signed in, the flow still has a JWT renewal ahead: carry it out if it is due
+                # (so a script's wait() renews a token), else the sign-in is what was waited for.
+                renew_now = isinstance(action, RefreshToken) and action.due <= now
+                if action is None or (shared.is_settled() and not renew_now):
+                    return
                 remaining = action.due - now
                 tick = shared.next_tick(now)
             if deadline is not None and now >= deadline:

@@ -22,6 +22,7 @@ that makes both requests. An action with no request (a timer, like :class:`Expir
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,16 +36,21 @@ from ._flow import (
     FlowEvent,
     PinFlow,
     PinReceived,
+    RefreshToken,
     RequestFailed,
     Status,
     TimerFired,
+    TokenIssued,
     UserReceived,
 )
 
-__all__ = ["ROUTES", "Inbox", "Route", "SharedFlow", "Step", "route_for"]
+__all__ = ["ROUTES", "Inbox", "Route", "SharedFlow", "Step", "resolve", "route_for"]
 
 # The longest a driver sleeps without waking to refresh the countdown.
 TICK = 1.0
+# With no countdown (signed in, a JWT refresh days away) a driver still wakes this often, so a
+# long sleep never outlives a change it was not told about; but observers are not woken each second.
+IDLE_TICK = 30.0
 
 
 # --------------------------------------------------------------------------- the action table
@@ -69,12 +75,26 @@ class Route:
 
 
 def _pin_received(action: CreatePin | CheckPin, pin: Any, sent_at: float) -> FlowEvent:
+    # A JWT login's client answers a check with a JwtPin: the pin and its verified Plex JWT.
+    jwt_pin = getattr(pin, "pin", None)
+    if jwt_pin is not None:
+        return PinReceived(action.seq, jwt_pin, sent_at, pin.issued, pin.expires_in)
     return PinReceived(action.seq, pin, sent_at)
 
 
+def _create_pin(client: Any, action: CreatePin) -> Any:
+    if action.fresh_key:  # only a JWT login's flow asks for a new key (see _device_auth)
+        return client.create_pin(strong=action.strong, fresh_key=True)
+    return client.create_pin(strong=action.strong)
+
+
 ROUTES: dict[type, Route] = {
-    CreatePin: Route(lambda client, action: client.create_pin(strong=action.strong), _pin_received),
+    CreatePin: Route(_create_pin, _pin_received),
     CheckPin: Route(lambda client, action: client.check_pin(action.pin_id), _pin_received),
+    RefreshToken: Route(
+        lambda client, action: client.refresh_token(),
+        lambda action, new, sent_at: TokenIssued(action.seq, new.issued, sent_at, new.expires_in),
+    ),
     FetchUser: Route(
         lambda client, action: client.get_user(action.token),
         lambda action, user, sent_at: UserReceived(action.seq, user),
@@ -118,10 +138,14 @@ class SharedFlow:
     The session and both drivers hold the same instance; whoever touches ``flow`` holds ``lock``.
     """
 
-    def __init__(self, flow: PinFlow, clock: Callable[[], float], notify: Callable[[], None]) -> None:
+    def __init__(
+        self, flow: PinFlow, clock: Callable[[], float], notify: Callable[[], None], *, ticks: bool = True
+    ) -> None:
         self.flow = flow
         self.clock = clock
         self.notify = notify
+        #: Whether anyone shows the countdown; if not, the drivers sleep until the next action.
+        self.ticks = ticks
         self.lock = threading.RLock()
 
     def feed(self, event: FlowEvent) -> None:
@@ -148,8 +172,12 @@ class SharedFlow:
         )
 
     def next_tick(self, now: float) -> float:
-        """Seconds until the countdown next changes its whole-second value."""
+        """Seconds until the countdown next changes its whole-second value (never, for nobody)."""
+        if not self.ticks:
+            return math.inf
         deadline = self.flow.deadline
+        if self.flow.status is Status.AUTHORIZED:
+            return IDLE_TICK
         if deadline is None or self.flow.status is not Status.WAITING:
             return TICK
         fraction = (deadline - now) % 1.0
@@ -193,3 +221,9 @@ class Inbox:
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds; True if work was posted meanwhile."""
         return self._wakeup.wait(timeout)
+
+
+def resolve(future: Any) -> None:
+    """Complete an asyncio future with ``None`` unless it is done (a waiter, a driver's nap)."""
+    if not future.done():
+        future.set_result(None)

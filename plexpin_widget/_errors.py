@@ -8,7 +8,8 @@
     ├── TransportError                           no usable HTTP answer (retryable)
     │   ├── RequestTimeoutError
     │   └── NetworkError
-    │       └── CertificateError                 TLS verification failed (not retryable)
+    │       ├── CertificateError                 TLS verification failed (not retryable)
+    │       └── PlexTvUnreachableError           no answer ever came; the login gave up
     ├── MalformedResponseError                   an answer that is not the JSON we expect (retryable)
     ├── PlexApiError                             plex.tv answered with an error status
     │   ├── MissingClientIdentifierError         400, Plex code 1000
@@ -48,6 +49,7 @@ __all__ = [
     "PinNotFoundError",
     "PlexApiError",
     "PlexPinError",
+    "PlexTvUnreachableError",
     "RateLimitedError",
     "RequestTimeoutError",
     "ServerError",
@@ -131,6 +133,24 @@ class CertificateError(NetworkError):
     def __init__(self, message: str, *, endpoint: str = "", reason: str = "") -> None:
         super().__init__(message, endpoint=endpoint)
         self.reason = reason
+
+
+class PlexTvUnreachableError(NetworkError):
+    """plex.tv never answered (connection refused, DNS failure, timeouts), and the login gave up.
+
+    Raised only where a give-up time was asked for (``plexpin login`` gives up after 15 s);
+    once plex.tv has answered once, a login keeps retrying. ``waited`` is how long it tried,
+    in seconds; ``last_error`` the last failure, also the ``__cause__``.
+    """
+
+    def __init__(self, waited: float, last_error: BaseException) -> None:
+        super().__init__(
+            f"plex.tv never answered in {waited:.0f} s (last try: {last_error})",
+            endpoint=getattr(last_error, "endpoint", ""),
+        )
+        self.waited = waited
+        self.last_error = last_error
+        self.__cause__ = last_error
 
 
 class MalformedResponseError(PlexPinError):

@@ -4,7 +4,8 @@ In the style of h11, :class:`PinFlow` does no I/O and knows no clock of its own.
 it what to do (:attr:`PinFlow.pending`), carries that out at the time it names, and feeds back
 what happened with :meth:`PinFlow.receive`. Every schedule lives here and only here: the poll
 interval, exponential backoff with jitter on transient faults, ``Retry-After`` on 429, the
-stop at the pin's expiry, and renewal on :meth:`PinFlow.restart`.
+stop at the pin's expiry, renewal on :meth:`PinFlow.restart`, giving up when plex.tv never
+answered (``give_up_unreachable_after``), and an early retry on :meth:`PinFlow.retry_now`.
 
 Times are seconds on a monotonic clock the driver chooses (``time.monotonic`` in practice).
 The pin's expiry is turned into a local deadline at the moment the request that reported it was
@@ -37,8 +38,10 @@ from ._errors import (
     InvalidTokenError,
     PinNotFoundError,
     PlexPinError,
+    PlexTvUnreachableError,
     RateLimitedError,
     TokenExpiredError,
+    TransportError,
 )
 from ._models import IssuedToken, Pin, PlexUser
 
@@ -206,6 +209,16 @@ def validate_poll_interval(value: object, name: str = "poll_interval") -> float:
     return seconds
 
 
+def _check_give_up(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(
+            "give_up_unreachable_after", f"must be a positive number of seconds or None, not {value!r}"
+        )
+    return float(value)
+
+
 # --------------------------------------------------------------------------- the machine
 
 
@@ -225,8 +238,12 @@ class PinFlow:
         max_backoff: float = MAX_BACKOFF,
         rng: random.Random | None = None,
         jwt: bool = False,
+        give_up_unreachable_after: float | None = None,
     ) -> None:
         self.strong = bool(strong)
+        #: Seconds after which a login gives up (:class:`PlexTvUnreachableError`) while plex.tv
+        #: has never answered it; ``None``: never give up (the widget's choice: it keeps retrying).
+        self.give_up_unreachable_after = _check_give_up(give_up_unreachable_after)
         #: Plex's JWT sign-in: the token is a Plex JWT, refreshed with the device key.
         self.jwt = bool(jwt)
         self.poll_interval = validate_poll_interval(poll_interval)
@@ -259,6 +276,12 @@ class PinFlow:
         self._by_key = False
         self._failures = 0
         self._validating = False
+        #: Whether any answer (a pin, an account, even an error status) came from plex.tv
+        #: since :meth:`start`; a refused connection, a DNS failure or a timeout is no answer.
+        self.plex_tv_answered = False
+        #: Since when (the first unanswered request's due time) requests have got no answer;
+        #: ``None`` once one is answered.
+        self.unreachable_since: float | None = None
 
     # ----------------------------------------------------------------- inputs from the user
 
@@ -300,6 +323,25 @@ class PinFlow:
         self.deadline = None
         self.status = Status.CANCELLED
 
+    def retry_now(self, now: float) -> FlowAction | None:
+        """Send the request being retried at once ("Try again now") instead of after its backoff.
+
+        Only a request waiting out a fault's backoff moves. A wait plex.tv asked for with
+        ``Retry-After`` (429) is kept: plex.tv said when to come back, and asking sooner would
+        only earn another 429 and risk a longer lock-out. Returns the pending action."""
+        action = self.pending
+        if (
+            action is None
+            or not self.reconnecting
+            or isinstance(action, Expire)
+            or action.due <= now
+            or isinstance(self.error, RateLimitedError)
+        ):
+            return action
+        self._seq += 1
+        self.pending = dataclasses.replace(action, seq=self._seq, due=now)
+        return self.pending
+
     def take_over(self, now: float) -> FlowAction | None:
         """Reissue the pending action under a new number, so that a result still owed to
         another driver (one that cannot run right now) is ignored when it arrives."""
@@ -318,6 +360,7 @@ class PinFlow:
         if self.pending is None or event.seq != self.pending.seq:
             return self.pending
         action = self.pending
+        self._note_answer(action, event)
         if isinstance(event, PinReceived) and isinstance(action, (CreatePin, CheckPin)):
             return self._on_pin(event, now)
         if isinstance(event, UserReceived) and isinstance(action, FetchUser):
@@ -337,6 +380,17 @@ class PinFlow:
         if self.deadline is None or self.status is not Status.WAITING:
             return 0
         return max(0, math.ceil(self.deadline - now - 1e-9))
+
+    @property
+    def unreachable(self) -> bool:
+        """Requests to plex.tv are being retried after getting no answer at all."""
+        return self.reconnecting and self.unreachable_since is not None
+
+    def seconds_until_retry(self, now: float) -> int:
+        """Whole seconds until the next try while retrying after a fault (0 otherwise)."""
+        if not self.reconnecting or self.pending is None:
+            return 0
+        return max(0, math.ceil(self.pending.due - now - 1e-9))
 
     @property
     def is_done(self) -> bool:
@@ -361,6 +415,30 @@ class PinFlow:
         self._by_key = False
         self._failures = 0
         self._validating = False
+        self.plex_tv_answered = False
+        self.unreachable_since = None
+
+    def _note_answer(self, action: FlowAction, event: FlowEvent) -> None:
+        if isinstance(event, TimerFired):
+            return
+        if isinstance(event, RequestFailed):
+            if isinstance(event.error, TransportError):
+                if self.unreachable_since is None:
+                    self.unreachable_since = action.due
+                return
+            if not isinstance(event.error, PlexPinError):
+                return  # a bug of ours says nothing about plex.tv
+        self.plex_tv_answered = True
+        self.unreachable_since = None
+
+    def _latest_unreachable_try(self, failed: FlowAction, now: float) -> float | None:
+        """While plex.tv has never answered: the latest time a new try may start and still end
+        by the give-up time, if it takes as long as ``failed`` did. ``None``: no give-up applies."""
+        limit = self.give_up_unreachable_after
+        if limit is None or self.plex_tv_answered or self.unreachable_since is None:
+            return None
+        took = max(0.0, now - failed.due)
+        return self.unreachable_since + limit - took
 
     def _issue(self, kind: type, due: float, **fields: object) -> FlowAction:
         self._seq += 1
@@ -385,6 +463,7 @@ class PinFlow:
         approved = pin.auth_token if not self.jwt else (event.issued.token if event.issued else None)
         if approved:
             self.token = approved
+            self.key_rejected = False  # signed in again (with the new key)
             if event.issued is not None and self.jwt:
                 self._set_expiry(event.issued, event.sent_at, event.expires_in, now)
             self.status = Status.AUTHORIZED
@@ -503,7 +582,15 @@ class PinFlow:
             if not retryable:
                 return self._finish(Status.ERROR)
             self.reconnecting = True
-            return self._issue(CreatePin, now + self._retry_delay(error), strong=action.strong)
+            retry_at = now + self._retry_delay(error)
+            latest = self._latest_unreachable_try(action, now)
+            if latest is not None:
+                if now >= latest:
+                    assert self.unreachable_since is not None
+                    self.error = PlexTvUnreachableError(now - self.unreachable_since, error)
+                    return self._finish(Status.ERROR)
+                retry_at = min(retry_at, latest)
+            return self._issue(CreatePin, retry_at, strong=action.strong)
         # CheckPin (an Expire never fails)
         if isinstance(error, PinNotFoundError):
             return self._finish(Status.EXPIRED)

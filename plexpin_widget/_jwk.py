@@ -29,7 +29,12 @@ from ._errors import ConfigurationError, JwtUnavailableError, JwtVerificationErr
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+# The errors this module raises are re-exported so the emulator, which may import only the
+# models and this module, can catch them.
 __all__ = [
+    "ConfigurationError",
+    "JwtUnavailableError",
+    "JwtVerificationError",
     "DEFAULT_SCOPE",
     "DEVICE_JWT_LIFETIME",
     "PLEX_ISSUER",

@@ -31,6 +31,7 @@ __all__ = [
     "in_marimo",
     "marimo_element",
     "missing_anywidget_html",
+    "serves_viewers",
 ]
 
 logger = logging.getLogger("plexpin_widget.marimo")
@@ -41,6 +42,19 @@ ANYWIDGET_MISSING = (
 )
 
 
+_warned = False
+
+
+def _warn_once(why: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.warning(
+            "plexpin_widget: %s; running a login's cell again will not stop the old login "
+            "(call login.close() first)", why
+        )
+
+
 def _context() -> Any:
     """marimo's runtime context for the running cell, or None outside a marimo kernel."""
     if "marimo" not in sys.modules:  # marimo is never imported just to ask
@@ -48,6 +62,7 @@ def _context() -> Any:
     try:
         from marimo._runtime.context import safe_get_context
     except Exception:  # a marimo without this module: treat as "not in a cell"
+        _warn_once("this marimo has no runtime context module")
         return None
     try:
         return safe_get_context()
@@ -58,6 +73,19 @@ def _context() -> Any:
 def in_marimo() -> bool:
     """True while running inside a marimo kernel (edit, run, or an export)."""
     return _context() is not None
+
+
+def serves_viewers() -> bool:
+    """True in an app that ``marimo run`` serves: every viewer gets a session of the same
+    process, sharing its config folder."""
+    if "marimo" not in sys.modules:
+        return False
+    try:
+        import marimo
+
+        return marimo.app_meta().mode == "run"
+    except Exception:  # an older marimo without app_meta: assume a personal notebook
+        return False
 
 
 def close_with_cell(owner: Any) -> bool:
@@ -74,7 +102,7 @@ def close_with_cell(owner: Any) -> bool:
 
         registry = ctx.cell_lifecycle_registry
     except Exception:
-        logger.warning("plexpin_widget: this marimo has no cell lifecycle registry; re-running the cell will not stop the old login")
+        _warn_once("this marimo has no cell lifecycle registry")
         return False
 
     owner_ref = weakref.ref(owner)

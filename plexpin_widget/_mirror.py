@@ -56,6 +56,7 @@ class LoginMirror(anywidget.AnyWidget):
     can_cancel = traitlets.Bool(False).tag(sync=True)
     can_restart = traitlets.Bool(False).tag(sync=True)
     can_sign_out = traitlets.Bool(False).tag(sync=True)
+    can_remember = traitlets.Bool(True).tag(sync=True)
     remember = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, on_action: Callable[[str, Any], None], state: ViewState, *, remember: bool = False) -> None:
@@ -98,6 +99,7 @@ class LoginMirror(anywidget.AnyWidget):
             "can_cancel": parts.can_cancel,
             "can_restart": parts.can_restart,
             "can_sign_out": parts.can_sign_out,
+            "can_remember": parts.can_remember,
             "remember": remember,
         }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -47,12 +48,13 @@ def _camel(snake: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+@functools.lru_cache(maxsize=256)
 def wire_name(model: type, field_name: str) -> str:
     """The key plex.tv uses for ``field_name`` of ``model``.
 
     plex.tv writes most objects in camelCase, but the pin's ``location`` (GeoData) in
     snake_case, and a few keys break the pattern (``IPv6``); models say so with
-    ``_WIRE_CASE`` and ``_WIRE_EXCEPTIONS``.
+    ``_WIRE_CASE`` and ``_WIRE_EXCEPTIONS``. Cached: every pin check parses a pin.
     """
     exceptions: Mapping[str, str] = getattr(model, "_WIRE_EXCEPTIONS", {})
     if field_name in exceptions:
@@ -141,6 +143,11 @@ def parse_timestamp(value: Any) -> _dt.datetime | None:
             return None
     if not isinstance(value, str):
         return None
+    # A waiting login reads the same two timestamps in every pin check; no real one is long.
+    return _cached_timestamp(value) if len(value) <= 64 else _parse_timestamp_text(value)
+
+
+def _parse_timestamp_text(value: str) -> _dt.datetime | None:
     text = value.strip()
     if re.fullmatch(r"\d{9,11}", text):
         return parse_timestamp(int(text))
@@ -183,6 +190,9 @@ def _get(model: type, payload: Mapping[str, Any], field_name: str) -> Any:
     return payload.get(wire_name(model, field_name))
 
 
+
+_cached_timestamp = functools.lru_cache(maxsize=256)(_parse_timestamp_text)
+
 # --------------------------------------------------------------------------- GeoData
 
 
@@ -213,9 +223,9 @@ class GeoData:
     def from_json(cls, payload: Any) -> GeoData:
         data = _require_mapping("location", payload)
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            raw = _get(cls, data, field.name)
-            values[field.name] = _as_bool(raw) if "bool" in str(field.type) else _as_str(raw)
+        for name, key, is_bool in _geo_fields():
+            raw = data.get(key)
+            values[name] = _as_bool(raw) if is_bool else _as_str(raw)
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -236,6 +246,12 @@ class GeoData:
         if not (math.isfinite(lat) and math.isfinite(lon)):
             return None
         return lat, lon
+
+
+@functools.lru_cache(maxsize=1)
+def _geo_fields() -> tuple[tuple[str, str, bool], ...]:
+    """(field, wire key, is a flag) for each GeoData field, worked out once."""
+    return tuple((f.name, wire_name(GeoData, f.name), "bool" in str(f.type)) for f in dataclasses.fields(GeoData))
 
 
 # --------------------------------------------------------------------------- Pin

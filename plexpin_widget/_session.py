@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     import asyncio
 
     from ._client import AsyncPlexTvClient, PlexTvClient
+    from ._device_auth import DeviceAuth
 
 from ._driver_async import AsyncDriver
 from ._driver_blocking import BlockingDriver
-from ._driving import Inbox, SharedFlow
+from ._driving import Inbox, SharedFlow, resolve
 from ._errors import (
     ConfigurationError,
     LoginCancelledError,
@@ -75,6 +76,8 @@ class LoginSession:
 
     ``on_change`` is called (without arguments) after every change of state and once a
     second while a code is live, on the thread that drives the flow.
+    ``give_up_unreachable_after`` (seconds, ``None`` = never) ends the login with
+    :class:`PlexTvUnreachableError` when plex.tv has not answered at all by then.
     """
 
     def __init__(
@@ -88,17 +91,28 @@ class LoginSession:
         transport: Any = None,
         on_change: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        jwt: bool = False,
+        give_up_unreachable_after: float | None = None,
     ) -> None:
         self.identity = identity
         self.base_url = resolve_base_url(base_url)
-        self.flow = PinFlow(strong=strong, poll_interval=poll_interval)
+        self.flow = PinFlow(
+            strong=strong, poll_interval=poll_interval, jwt=jwt, give_up_unreachable_after=give_up_unreachable_after
+        )
+        #: JWT sign-in: the device key and its steps (``None`` for the classic sign-in).
+        self.device: DeviceAuth | None = None
+        if jwt:
+            from ._device_auth import DeviceAuth
+
+            self.device = DeviceAuth(identity.client_identifier, self.base_url)
         # Checked here, not when the first client is built: by then the error would surface
         # inside the poll task (a kernel would only log it).
         self._request_timeout = check_request_timeout(request_timeout)
         self._transport = transport
         self._on_change = on_change
         self._clock = clock
-        self._shared = SharedFlow(self.flow, clock, self._notify)
+        # With no one to tell, waking each second for the countdown would be wasted work.
+        self._shared = SharedFlow(self.flow, clock, self._notify, ticks=on_change is not None)
         self._lock = self._shared.lock
         self._inbox = Inbox(self._lock)
         self._async = AsyncDriver(self._shared, self._async_client)
@@ -109,6 +123,7 @@ class LoginSession:
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
         self._initial_token: str | None = None
+        self._initial_by_key = False
 
     # ----------------------------------------------------------------- public face
 
@@ -120,17 +135,30 @@ class LoginSession:
         with self._lock:
             return self.flow.seconds_left(self._clock())
 
-    def start(self, token: str | None = None) -> None:
-        """Begin the login (validating ``token`` first if one is given). Never blocks on the
-        network when an event loop runs in this thread."""
+    def seconds_until_retry(self) -> int:
+        """Whole seconds until the next try while a fault is being retried (0 otherwise)."""
+        with self._lock:
+            return self.flow.seconds_until_retry(self._clock())
+
+    def retry_now(self) -> None:
+        """Send the request being retried at once, instead of after its backoff (a 429's
+        ``Retry-After`` is still honoured); safe to call from any thread."""
+        self._post(self._do_retry_now)
+
+    def start(self, token: str | None = None, *, by_key: bool = False) -> None:
+        """Begin the login (validating ``token`` first if one is given; with ``by_key``, a JWT
+        login signs in by refreshing with its device key). Never blocks on the network when an
+        event loop runs in this thread."""
         self._check_open()
         self._initial_token = token
+        self._initial_by_key = by_key
         self._post(self._do_start)
 
     def restart(self) -> None:
         """Drop the code and get a new one."""
         self._check_open()
         self._initial_token = None
+        self._initial_by_key = False
         self._post(self._do_start)
 
     def _check_open(self) -> None:
@@ -233,13 +261,26 @@ class LoginSession:
         with self._lock:
             self._settled.clear()
             self._async.cancel()
-            self.flow.start(self._clock(), token=self._initial_token)
+            self.flow.start(self._clock(), token=self._initial_token, by_key=self._initial_by_key)
         self._notify()
         if self._loop is not None and _running_loop() is self._loop:
             self._ensure_task()
         elif self._loop is None:
             # No event loop: do the first step now, so a script can read the code at once.
             self._drive_blocking(None, first_step_only=True)
+            with self._lock:
+                # A remembered device key that plex.tv refused: the code it falls back to, too.
+                refused = self.flow.key_rejected and self.flow.pin is None
+            if refused:
+                self._drive_blocking(None, first_step_only=True)
+
+    def _do_retry_now(self) -> None:
+        with self._lock:
+            before = self.flow.pending
+            moved = self.flow.retry_now(self._clock()) is not before
+        if moved:
+            self._async.wake()  # a poll task asleep until the old time looks again now
+            self._notify()
 
     def _do_cancel(self) -> None:
         with self._lock:
@@ -260,7 +301,7 @@ class LoginSession:
             self._settled.set()
             for waiter in list(self._waiters):
                 if not waiter.done():
-                    waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+                    waiter.get_loop().call_soon_threadsafe(resolve, waiter)
         if self._on_change is not None:
             try:
                 self._on_change()
@@ -286,16 +327,26 @@ class LoginSession:
     def _client_options(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "timeout": self._request_timeout}
 
-    def _async_client(self) -> AsyncPlexTvClient:
+    def _async_client(self) -> Any:
         from ._client import AsyncPlexTvClient
 
-        return AsyncPlexTvClient(self.identity, transport=self._transport, **self._client_options())
+        client = AsyncPlexTvClient(self.identity, transport=self._transport, **self._client_options())
+        if self.device is None:
+            return client
+        from ._device_auth import AsyncDeviceClient
 
-    def _blocking_client(self) -> PlexTvClient:
+        return AsyncDeviceClient(client, self.device)
+
+    def _blocking_client(self) -> Any:
         from ._client import PlexTvClient, sync_transport
 
         transport = sync_transport(self._transport, "a blocking wait() (or use await wait_async()) needs")
-        return PlexTvClient(self.identity, transport=transport, **self._client_options())
+        client = PlexTvClient(self.identity, transport=transport, **self._client_options())
+        if self.device is None:
+            return client
+        from ._device_auth import DeviceClient
+
+        return DeviceClient(client, self.device)
 
     def _ensure_task(self) -> None:
         if self._closed:
@@ -311,7 +362,7 @@ class LoginSession:
             self._blocking_active += 1
             started = self.flow.status is Status.IDLE
             if started:
-                self.flow.start(self._clock(), token=self._initial_token)
+                self.flow.start(self._clock(), token=self._initial_token, by_key=self._initial_by_key)
             # A poll task suspended on this (blocked) loop may still owe a result; make it stale.
             if self._async.running:
                 self.flow.take_over(self._clock())
@@ -325,8 +376,3 @@ class LoginSession:
             self._inbox.drain()
             if self._loop is not None and _running_loop() is self._loop:
                 self._ensure_task()
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

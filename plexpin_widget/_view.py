@@ -37,6 +37,7 @@ __all__ = [
     "fallback_html",
     "fallback_text",
     "status_sentence",
+    "unreachable_sentence",
     "view_parts",
 ]
 
@@ -61,6 +62,10 @@ class ViewState:
     notice: str = ""
     #: The person signed out; the view offers to sign in again.
     signed_out: bool = False
+    #: plex.tv has not answered the last tries at all; the view offers "Try again now".
+    unreachable: bool = False
+    #: "Remember me" is offered (not in an app served to many viewers).
+    offer_remember: bool = True
 
 
 def describe_error(error: BaseException | None, *, retrying: bool) -> str:
@@ -96,6 +101,12 @@ def describe_error(error: BaseException | None, *, retrying: bool) -> str:
         detail = f": {error.plex_message}" if error.plex_message else ""
         return f"plex.tv answered HTTP {error.status_code}{detail}.{suffix}"
     return f"Sign-in failed: {error}.{suffix}" if str(error) else f"Sign-in failed ({type(error).__name__}).{suffix}"
+
+
+def unreachable_sentence(retry_in: int) -> str:
+    """The words while plex.tv gives no answer at all and the login keeps trying."""
+    when = f"retrying in {retry_in} s" if retry_in > 0 else "retrying now"
+    return f"Can't reach plex.tv — {when}…"
 
 
 def _clock(seconds: int) -> str:
@@ -178,29 +189,47 @@ class ViewParts:
     can_cancel: bool
     can_restart: bool
     can_sign_out: bool
+    can_remember: bool
     notice: str
+    #: plex.tv gives no answer and the login is retrying: offer to retry at once.
+    can_retry_now: bool = False
+
+
+def countdown_parts(state: ViewState) -> tuple[int, int, bool, str]:
+    """The parts that move with the clock: ``(seconds_left, lifetime, expiring, status_text)``
+    as :func:`view_parts` has them; a countdown step redraws only these."""
+    live = state.status == "waiting" and bool(state.code)
+    return (
+        state.seconds_left if live else 0,
+        max(state.lifetime, state.seconds_left, 1),
+        live and state.seconds_left <= 60,
+        "" if state.status == "authorized" else status_sentence(state),
+    )
 
 
 def view_parts(state: ViewState) -> ViewParts:
     """Decide what shows for ``state``: the single place where state becomes display."""
     live = state.status == "waiting" and bool(state.code)
     authorized = state.status == "authorized"
+    seconds_left, lifetime, expiring, status_text = countdown_parts(state)
     return ViewParts(
         product=state.product,
         live=live,
         code=state.code if live else "",
         auth_url=state.auth_url if live else "",
         link_label=link_label(state.auth_url) if live and state.auth_url else "",
-        seconds_left=state.seconds_left if live else 0,
-        lifetime=max(state.lifetime, state.seconds_left, 1),
-        expiring=live and state.seconds_left <= 60,
-        status_text="" if authorized else status_sentence(state),
+        seconds_left=seconds_left,
+        lifetime=lifetime,
+        expiring=expiring,
+        status_text=status_text,
         error=state.error,
         signed_in_as=(state.username or "your Plex account") if authorized else "",
         can_cancel=state.status in ("requesting", "waiting"),
         can_restart=state.status in ("expired", "cancelled", "error") or state.signed_out,
         can_sign_out=authorized,
+        can_remember=state.offer_remember,
         notice=state.notice,
+        can_retry_now=state.unreachable and state.status in ("requesting", "waiting"),
     )
 
 
@@ -254,7 +283,8 @@ class LoginView:
         self.signed_in = widgets.HTML()
         self.cancel_button = widgets.Button(description="Cancel", button_style="")
         self.restart_button = widgets.Button(description="Get a new code", button_style="primary")
-        self.buttons = widgets.HBox([self.cancel_button, self.restart_button])
+        self.retry_button = widgets.Button(description="Try again now", button_style="")
+        self.buttons = widgets.HBox([self.retry_button, self.cancel_button, self.restart_button])
         self.remember_box = widgets.Checkbox(value=False, description="Remember me on this computer", indent=False)
         self.signout_button = widgets.Button(description="Sign out", button_style="")
         self.footer = widgets.HBox([self.remember_box, self.signout_button])
@@ -273,14 +303,27 @@ class LoginView:
             getattr(self, name).add_class(f"{CSS_PREFIX}-{name.replace('_', '-')}")
         self.cancel_button.add_class(f"{CSS_PREFIX}-cancel")
         self.restart_button.add_class(f"{CSS_PREFIX}-restart")
+        self.retry_button.add_class(f"{CSS_PREFIX}-retry")
         self.remember_box.add_class(f"{CSS_PREFIX}-remember")
         self.signout_button.add_class(f"{CSS_PREFIX}-signout")
         self.footer.add_class(f"{CSS_PREFIX}-footer")
         self.notice.add_class(f"{CSS_PREFIX}-notice")
         self._qr_for = ""
+        self._shown: ViewState | None = None
 
     def render(self, state: ViewState) -> None:
-        """Show ``state``; only widgets whose value changes are touched."""
+        """Show ``state``; only widgets whose value changes are touched.
+
+        Nothing is done when ``state`` is what is shown already, and when only the countdown
+        moved, only the countdown's parts are redrawn: a waiting login renders once or twice a
+        second, and each widget value set is serialised for the front end."""
+        shown = self._shown
+        if state == shown:
+            return
+        self._shown = state
+        if shown is not None and dataclasses.replace(shown, seconds_left=state.seconds_left) == state:
+            self._render_countdown(*countdown_parts(state))
+            return
         parts = view_parts(state)
         live = parts.live
         title = "<b>Sign in to Plex</b>"
@@ -296,14 +339,7 @@ class LoginView:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
             self._qr_for = ""
-        if self.progress.max != parts.lifetime:
-            self.progress.max = parts.lifetime
-        if self.progress.value != parts.seconds_left:
-            self.progress.value = parts.seconds_left
-        style = "warning" if parts.expiring else "info"
-        if self.progress.bar_style != style:
-            self.progress.bar_style = style
-        _set(self.status, f"<span>{html.escape(parts.status_text)}</span>" if parts.status_text else "")
+        self._render_countdown(parts.seconds_left, parts.lifetime, parts.expiring, parts.status_text)
         _set(self.error, f'<span style="color: #b00020">{html.escape(parts.error)}</span>' if parts.error else "")
         if parts.signed_in_as:
             _set(self.signed_in, f"<span>✅ Signed in as <b>{html.escape(parts.signed_in_as)}</b></span>")
@@ -317,9 +353,21 @@ class LoginView:
         _show(self.signed_in, bool(parts.signed_in_as))
         _show(self.cancel_button, parts.can_cancel)
         _show(self.restart_button, parts.can_restart)
+        _show(self.retry_button, parts.can_retry_now)
         _show(self.signout_button, parts.can_sign_out)
+        _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
+
+    def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
+        if self.progress.max != lifetime:
+            self.progress.max = lifetime
+        if self.progress.value != seconds_left:
+            self.progress.value = seconds_left
+        style = "warning" if expiring else "info"
+        if self.progress.bar_style != style:
+            self.progress.bar_style = style
+        _set(self.status, f"<span>{html.escape(status_text)}</span>" if status_text else "")
 
 
 def close_widgets(root: widgets.Widget) -> None:

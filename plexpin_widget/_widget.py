@@ -8,6 +8,7 @@ in the kernel, so they cannot end up in a saved notebook.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from typing import Any
@@ -20,12 +21,20 @@ from ._flow import Status, validate_poll_interval
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
 from ._models import Pin, PlexResource, PlexUser
 from ._session import LoginSession
-from ._sources import TOKEN_ENV, FoundToken, check_token_text, find_token, forget_rejected
-from ._store import TokenStore
+from ._sources import TOKEN_ENV, FoundKey, FoundToken, check_token_text, find_device_key, find_token, forget_rejected
+from ._store import DeviceKeyStore, TokenStore
 from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
-from ._view import LoginView, ViewState, close_widgets, describe_error, fallback_html, fallback_text
+from ._view import (
+    LoginView,
+    ViewState,
+    close_widgets,
+    describe_error,
+    fallback_html,
+    fallback_text,
+    unreachable_sentence,
+)
 
 __all__ = ["PlexPinLogin"]
 
@@ -56,6 +65,13 @@ class PlexPinLogin(widgets.VBox):
     computer") keeps the token in the OS keyring, or a private file, for the next session;
     :meth:`sign_out` forgets it. After sign-in, :meth:`resources`, :meth:`account` and
     :meth:`server` reach your Plex servers (the last two through python-plexapi).
+
+    ``jwt=True`` uses Plex's newer sign-in (needs ``plexpin_widget[jwt]``): the login makes an
+    Ed25519 device key, and ``token`` is a Plex JWT, checked against plex.tv's published keys,
+    that lasts 7 days and is renewed in the background before it runs out (``token`` changes
+    and observers run again; ``token_expires_at`` says when the current one ends). With
+    ``remember=True`` only the device key is kept, never a JWT. Plex Media Servers have been
+    reported to refuse Plex JWTs; sign in without ``jwt=True`` if :meth:`server` must work.
     """
 
     status = traitlets.Enum(_STATUSES, default_value="idle", help="Where the login stands.").tag(sync=True)
@@ -70,6 +86,10 @@ class PlexPinLogin(widgets.VBox):
     token = traitlets.Unicode(None, allow_none=True, read_only=True, help="The Plex token once signed in.")
     pin = traitlets.Instance(Pin, allow_none=True, read_only=True, help="The current pin.")
     user = traitlets.Instance(PlexUser, allow_none=True, read_only=True, help="The account after sign-in.")
+    token_expires_at = traitlets.Instance(
+        datetime.datetime, allow_none=True, read_only=True,
+        help="When the Plex JWT in token expires (UTC); None for a classic token.",
+    )
 
     def __init__(
         self,
@@ -84,12 +104,21 @@ class PlexPinLogin(widgets.VBox):
         autostart: bool = True,
         token: str | None = None,
         remember: bool = False,
+        jwt: bool = False,
         **kwargs: Any,
     ) -> None:
         product = validate_product(product)
         poll_interval = validate_poll_interval(poll_interval)
         if not isinstance(remember, bool):
             raise ConfigurationError("remember", f"must be True or False, not {remember!r}")
+        if not isinstance(jwt, bool):
+            raise ConfigurationError("jwt", f"must be True or False, not {jwt!r}")
+        if jwt:
+            from ._jwk import require_jwt
+
+            require_jwt()  # JwtUnavailableError names the extra to install
+            if token is not None:
+                raise ConfigurationError("token", "a JWT sign-in makes its own token; leave token= out with jwt=True")
         # Kept in a plain attribute, never a trait: nothing of it may reach the browser.
         self._explicit_token = check_token_text(token, "token") if token is not None else None
         identity = ClientIdentity.create(product=product, client_identifier=client_identifier)
@@ -107,12 +136,16 @@ class PlexPinLogin(widgets.VBox):
         self._strong = bool(strong)
         self._request_timeout = request_timeout
         self._transport = transport
-        self._store = TokenStore()
+        self._jwt = jwt
+        # A JWT sign-in remembers its device key, never a token.
+        self._store: TokenStore = DeviceKeyStore() if jwt else TokenStore()
         self._found: FoundToken | None = None
+        self._found_key: FoundKey | None = None
         self._persisted_for: str | None = None
         self._rejection_seen = False
         self._signed_out = False
         self._last_status = Status.IDLE
+        self._pulled: tuple[Any, ...] | None = None
         self._session = LoginSession(
             identity,
             base_url=base_url,
@@ -121,24 +154,32 @@ class PlexPinLogin(widgets.VBox):
             request_timeout=request_timeout,
             transport=transport,
             on_change=self._pull_state,
+            jwt=jwt,
         )
         # marimo shows the login through an anywidget mirror, made on first display.
         self._marimo_mirror: Any = None
         self._marimo_element: Any = None
+        # An app that `marimo run` serves to many viewers keeps one config folder for all of
+        # them: a sign-in remembered there would sign the next viewer in as the last one. So
+        # there it is neither offered nor used, unless the app itself passes remember=True.
+        self._shared_app = False
+        self._remember_chosen = remember
         if "marimo" in sys.modules:
-            from ._marimo import close_with_cell
+            from ._marimo import close_with_cell, serves_viewers
 
             # Running the cell again replaces this login: stop it then, or it polls on.
             close_with_cell(self)
+            self._shared_app = serves_viewers()
         self._session_options = {
             "strong": strong, "poll_interval": poll_interval,
-            "request_timeout": request_timeout, "transport": transport,
+            "request_timeout": request_timeout, "transport": transport, "jwt": jwt,
         }
         self.remember = remember
         traitlets.link((self, "remember"), (self._view.remember_box, "value"))
         self.observe(self._on_remember, names="remember")
         self._view.cancel_button.on_click(lambda _button: self.cancel())
         self._view.restart_button.on_click(lambda _button: self.restart())
+        self._view.retry_button.on_click(lambda _button: self.retry_now())
         self._view.signout_button.on_click(lambda _button: self.sign_out())
         self._render()
         if autostart:
@@ -159,15 +200,29 @@ class PlexPinLogin(widgets.VBox):
     def client_identifier(self) -> str:
         return self._session.identity.client_identifier
 
+    @property
+    def jwt(self) -> bool:
+        """Whether this login uses Plex's JWT sign-in (``jwt=True``)."""
+        return self._jwt
+
     def start(self) -> None:
         """Begin the login. The constructor calls this unless ``autostart=False``."""
         self._signed_out = False
         self.notice = ""
-        self._session.start(token=self._initial_token())
+        if self._jwt:
+            self._session.start(by_key=self._remembered_key())
+        else:
+            self._session.start(token=self._initial_token())
 
     def cancel(self) -> None:
         """Stop polling. Safe to call from any thread (button callbacks may run on a subshell)."""
         self._session.cancel()
+
+    def retry_now(self) -> None:
+        """While plex.tv cannot be reached, try again at once instead of after the backoff (the
+        "Try again now" button). A wait plex.tv asked for (429 ``Retry-After``) is still kept.
+        Safe to call from any thread."""
+        self._session.retry_now()
 
     def restart(self) -> None:
         """Forget the current code and get a new one."""
@@ -176,16 +231,21 @@ class PlexPinLogin(widgets.VBox):
         self._session.restart()
 
     def sign_out(self) -> None:
-        """Sign out in this widget and delete the token remembered on this computer, if any.
+        """Sign out: revoke the token at plex.tv, then delete what this computer remembers.
 
-        The widget then says "Signed out." and offers to sign in again; ``token`` and ``user``
-        become ``None``. The token itself stays valid at plex.tv until you remove the device
-        under Authorized Devices there.
+        The token (classic or JWT) is revoked with ``DELETE /api/v2/users/signout``; the
+        remembered token or device key is deleted even when plex.tv cannot be reached, and the
+        notice then says the revocation did not happen. The widget says "Signed out." and
+        offers to sign in again; ``token`` and ``user`` become ``None``.
         """
+        revoked = self._revoke(self.token) if self.token else None
         try:
             deleted = self._store.delete(self.client_identifier, self.base_url)
         except Exception:  # a broken store must not keep anyone signed in
             deleted = False
+        device = self._session.device
+        if device is not None:
+            device.forget()  # the next sign-in starts from a new key
         self.remember = False
         old = self._session
         self._session = LoginSession(
@@ -193,15 +253,34 @@ class PlexPinLogin(widgets.VBox):
         )
         old.close()
         self._found = None
+        self._found_key = None
         self._persisted_for = None
         self._signed_out = True
         parts = ["Signed out."]
+        if revoked is True:
+            parts.append("plex.tv revoked the token.")
+        elif revoked is not None:
+            parts.append(f"The token was NOT revoked at plex.tv ({revoked}): it stays valid there until "
+                         "it expires or you remove the device under Authorized Devices.")
         if deleted:
             parts.append("The sign-in remembered on this computer was deleted.")
         if os.environ.get(TOKEN_ENV, "").strip():
             parts.append(f"{TOKEN_ENV} is still set in this environment and will sign you in again next time.")
         self.notice = " ".join(parts)
         self._pull_state()
+
+    def _revoke(self, token: str) -> bool | str:
+        """True once plex.tv revoked ``token``; otherwise the error's name (never the token)."""
+        from ._account import revoke_token
+
+        try:
+            revoke_token(
+                token, identity=self._session.identity, base_url=self.base_url,
+                timeout=self._request_timeout, transport=self._transport,
+            )
+        except Exception as exc:
+            return type(exc).__name__
+        return True
 
     # ----------------------------------------------------------------- after sign-in
 
@@ -236,6 +315,7 @@ class PlexPinLogin(widgets.VBox):
         tried when none answers."""
         from ._account import connect_server
 
+        # A Plex JWT reaches a server with the resource's accessToken; a 401 to it is explained.
         return connect_server(
             self._require_token(), name, identity=self._session.identity, base_url=self.base_url,
             timeout=self._request_timeout, transport=self._transport,
@@ -274,7 +354,7 @@ class PlexPinLogin(widgets.VBox):
         ``$PLEX_TOKEN``, the Colab secret and the remembered sign-in (see ``_sources``)."""
         self._found = find_token(
             self._explicit_token, client_identifier=self.client_identifier, base_url=self.base_url,
-            store=self._store,
+            store=self._store, use_remembered=self._remember_chosen or not self._shared_app,
         )
         self._rejection_seen = False
         if self._found is None:
@@ -285,11 +365,33 @@ class PlexPinLogin(widgets.VBox):
             self.remember = True
         return self._found.token
 
+    def _remembered_key(self) -> bool:
+        """JWT sign-in: use the device key remembered on this computer, if there is one."""
+        self._rejection_seen = False
+        try:
+            found = find_device_key(
+                client_identifier=self.client_identifier, base_url=self.base_url, store=self._store,  # type: ignore[arg-type]
+            )
+        except Exception:
+            found = None
+        self._found_key = found
+        if found is None:
+            return False
+        device = self._session.device
+        assert device is not None
+        device.use_key(found.key)
+        self._persisted_for = found.key.kid
+        self.remember = True
+        return True
+
     # ----------------------------------------------------------------- remembering
 
     def _sync_remembered(self) -> None:
         """After each change: drop a rejected remembered token, keep a new one if asked to."""
         flow = self._session.flow
+        if self._jwt:
+            self._sync_remembered_key()
+            return
         if flow.token_rejected and not self._rejection_seen:
             self._rejection_seen = True
             found = self._found
@@ -313,7 +415,34 @@ class PlexPinLogin(widgets.VBox):
         if self.remember:
             self._persist()
 
+    def _sync_remembered_key(self) -> None:
+        """JWT sign-in: say why a code is shown after a refused key; keep the key if asked to."""
+        flow = self._session.flow
+        if not flow.key_rejected:
+            self._rejection_seen = False  # a later refusal is news again
+        elif not self._rejection_seen:
+            self._rejection_seen = True
+            try:
+                deleted = self._store.delete(self.client_identifier, self.base_url)
+            except Exception:
+                deleted = False
+            self._persisted_for = None
+            self._found_key = None
+            what = "the device key remembered on this computer" if deleted else "this device's key"
+            self.notice = (f"plex.tv no longer accepts {what} (the device may have been removed under "
+                           "Authorized Devices)" + ("; it was deleted" if deleted else "")
+                           + ". Sign in with the new code.")
+        if flow.status is Status.AUTHORIZED and self._last_status is not Status.AUTHORIZED:
+            used_key = self._found_key is not None and flow.pin is None
+            self.notice = f"Signed in with {self._found_key.description}." if used_key and self._found_key else ""
+        self._last_status = flow.status
+        if self.remember:
+            self._persist()
+
     def _persist(self) -> None:
+        if self._jwt:
+            self._persist_key()
+            return
         flow = self._session.flow
         token = flow.token
         if flow.status is not Status.AUTHORIZED or not token or token == self._persisted_for:
@@ -328,6 +457,23 @@ class PlexPinLogin(widgets.VBox):
             self.notice = f"Could not remember the sign-in on this computer ({type(exc).__name__})."
             return
         self.notice = f"Remembered on this computer, in {where}."
+
+    def _persist_key(self) -> None:
+        """Keep the device key (never the JWT) once plex.tv has issued a token for it."""
+        flow = self._session.flow
+        device = self._session.device
+        key = device.current_key if device is not None else None
+        if flow.status is not Status.AUTHORIZED or not flow.token or key is None:
+            return
+        if key.kid == self._persisted_for:
+            return
+        self._persisted_for = key.kid  # set first: a failure is reported once, not every second
+        try:
+            where = self._store.save(key.to_jwk_bytes().decode("ascii"), self.client_identifier, self.base_url)
+        except Exception as exc:
+            self.notice = f"Could not remember the device key on this computer ({type(exc).__name__})."
+            return
+        self.notice = f"This computer remembers the device key (not the token), in {where}."
 
     def _on_remember(self, change: dict[str, Any]) -> None:
         if change["new"]:
@@ -349,6 +495,20 @@ class PlexPinLogin(widgets.VBox):
         flow = session.flow
         status = flow.status
         pin = flow.pin
+        # Everything but the clock that the traits, the view and remembering are made from.
+        # A waiting login is pulled once or twice a second; mostly only the countdown moved.
+        pin_shown = None if pin is None else (pin.id, pin.code, pin.auth_token, _lifetime(pin))
+        pulled = (session, status, pin_shown, flow.user, flow.token, flow.error, flow.reconnecting,
+                  flow.verified, flow.token_rejected, self._signed_out, self.notice)
+        if pulled == self._pulled:
+            if pin is not self.pin:  # a newer answer for the same pin (its expires_in moved)
+                self.set_trait("pin", pin)
+            seconds_left = session.seconds_left()
+            if seconds_left != self.seconds_left:
+                self.seconds_left = seconds_left
+                self._render()  # the view redraws only the countdown
+            return
+        self._pulled = pulled
         live = status is Status.WAITING and pin is not None
         with self.hold_trait_notifications():
             self.set_trait("pin", pin)
@@ -358,6 +518,8 @@ class PlexPinLogin(widgets.VBox):
             self.error = self._error_sentence()
             self.status = status.value
             self.set_trait("user", flow.user)
+            if flow.token_expires_at != self.token_expires_at:
+                self.set_trait("token_expires_at", flow.token_expires_at)
             if flow.token != self.token:
                 self.set_trait("token", flow.token)
         self._sync_remembered()
@@ -382,6 +544,8 @@ class PlexPinLogin(widgets.VBox):
             )
         if flow.status in (Status.EXPIRED, Status.CANCELLED):
             return ""
+        if flow.unreachable:
+            return unreachable_sentence(self._session.seconds_until_retry())
         if flow.status is Status.ERROR or flow.reconnecting:
             return describe_error(flow.error, retrying=flow.reconnecting)
         return ""
@@ -389,22 +553,21 @@ class PlexPinLogin(widgets.VBox):
     def _view_state(self) -> ViewState:
         flow = self._session.flow
         pin = flow.pin
-        lifetime = 0
-        if pin is not None and pin.lifetime is not None:
-            lifetime = int(pin.lifetime.total_seconds())
         return ViewState(
             status=self.status,
             code=self.code,
             auth_url=self.auth_url,
             seconds_left=self.seconds_left,
-            lifetime=lifetime or (pin.expires_in if pin is not None else 0),
+            lifetime=_lifetime(pin) if pin is not None else 0,
             error=self.error,
             reconnecting=flow.reconnecting,
             username=self.user.display_name if self.user is not None else "",
             product=self._product,
             strong=self._strong,
+            offer_remember=not self._shared_app,
             notice=self.notice,
             signed_out=self._signed_out,
+            unreachable=flow.unreachable,
         )
 
     def _render(self) -> None:
@@ -433,9 +596,11 @@ class PlexPinLogin(widgets.VBox):
             self.cancel()
         elif action == "restart":
             self.restart()
+        elif action == "retry_now":
+            self.retry_now()
         elif action == "sign_out":
             self.sign_out()
-        elif action == "remember":
+        elif action == "remember" and not self._shared_app:
             self.remember = bool(value)
 
     # ----------------------------------------------------------------- representations
@@ -467,3 +632,8 @@ class PlexPinLogin(widgets.VBox):
         # shows its text/HTML fallback, so use the class's method.
         display(type(self)._repr_mimebundle_(self), raw=True)
 
+
+def _lifetime(pin: Pin) -> int:
+    """The pin's whole lifetime in seconds (what the progress bar counts down from)."""
+    lifetime = int(pin.lifetime.total_seconds()) if pin.lifetime is not None else 0
+    return lifetime or pin.expires_in

@@ -34,3 +34,24 @@ async def apoll_until(condition: Callable[[], object], timeout: float = 5.0, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s")
         await asyncio.sleep(0.005)
+
+
+def forbid_httpx_client_layer(monkeypatch: object) -> None:
+    """Make ``httpx.Client.send`` / ``AsyncClient.send`` fail for plex.tv requests of ours.
+
+    The clients send each request straight to their transport (the lean path, see
+    ``_client._ClientBase``); a test module that uses this proves its requests took that path.
+    Requests of anyone else (a test's own httpx calls) pass through.
+    """
+    import httpx
+
+    def guard(original: Callable[..., object]) -> Callable[..., object]:
+        def send(self: object, request: httpx.Request, *args: object, **kwargs: object) -> object:
+            if "X-Plex-Product" in request.headers:
+                raise AssertionError("a plex.tv request went through httpx's client layer")
+            return original(self, request, *args, **kwargs)
+
+        return send
+
+    for cls in (httpx.Client, httpx.AsyncClient):
+        monkeypatch.setattr(cls, "send", guard(cls.send))  # type: ignore[attr-defined]

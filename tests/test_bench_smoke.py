@@ -29,6 +29,7 @@ HEADINGS = [
     "## 4a. Requests per approved login",
     "## 4b. Requests over a whole pin lifetime, nobody approving",
     "## 5. Waiting cost",
+    "### Where a waiting login's CPU goes",
     "## 6. Scale",
     "### How cost grows with the number of logins",
     "## 7. Import time",
@@ -47,9 +48,11 @@ EXPECTED = {
         ("requests in one unapproved pin lifetime", "plexpin_widget"),
         ("requests in one unapproved pin lifetime", "python-plexapi"),
         ("requests after expiry", "plexpin_widget"), ("requests in one 4 s lifetime", "plexpin_widget")],
-    "## 5. Waiting cost": [("CPU time per waiting minute", "plexpin_widget"),
-                           ("CPU time per waiting minute", "python-plexapi"),
-                           ("threads added by the login", "plexpin_widget"),
+    "## 5. Waiting cost": [("CPU time per login per waiting minute", "plexpin_widget LoginSession"),
+                           ("CPU time per login per waiting minute", "plexpin_widget PlexPinLogin"),
+                           ("CPU time per login per waiting minute", "python-plexapi"),
+                           ("threads added by the logins", "plexpin_widget LoginSession"),
+                           ("threads added by the logins", "plexpin_widget PlexPinLogin"),
                            ("open TCP sockets while waiting", "plexpin_widget"),
                            ("CPU per pin check", "plexpin_widget")],
     "## 6. Scale": [("tokens delivered", "plexpin_widget LoginSession"), ("peak RSS", "plexpin_widget LoginSession"),
@@ -142,6 +145,20 @@ def test_smoke_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     machine = "\n".join(sections["## Machine and versions"])
     for item in ("| Python |", "| CPU |", "| plexapi |", "| plexpin-widget |", "| ipywidgets |"):
         assert item in machine, item
+
+    # The waiting targets compare the three clients measured in this run, not a fixed number.
+    waiting_rows = _result_rows(sections["## 5. Waiting cost"])
+    cpu = {r[1]: r for r in waiting_rows if r[0] == "CPU time per login per waiting minute"}
+    theirs = float(cpu["python-plexapi"][4])
+    for client, row in cpu.items():
+        if client != "python-plexapi":
+            assert row[9].endswith(f"python-plexapi ({theirs:.3f})") and row[10] in ("met", "MISSED"), row
+    target5 = next(row for row in targets if row[0] == "5")
+    assert "python-plexapi" in target5[2] and "widget" in target5[2] and "engine" in target5[2], target5
+    layers = [_cells(line) for line in sections["### Where a waiting login's CPU goes"] if line.startswith("| ")]
+    assert layers[0][1:] == ["python-plexapi", "plexpin_widget LoginSession (engine only)",
+                             "plexpin_widget PlexPinLogin (engine + widget)"], layers[0]
+    assert any(row[0] == "httpcore" for row in layers) and any(row[0] == "requests" for row in layers), layers
 
     growth = [line for line in sections["### How cost grows with the number of logins"] if line.startswith("| ")]
     assert len(growth) == 1 + 3  # header + session 10, session 20, widget 10

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import io
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -225,6 +226,22 @@ def test_closed_port_exits_3(cli_env: dict[str, str]) -> None:
     assert result.returncode == 3, result.stderr
     assert result.stdout == ""
     assert "cannot reach" in result.stderr.lower()
+
+
+def test_unreachable_plex_tv_gives_up_with_exit_3(cli_env: dict[str, str]) -> None:
+    """No --timeout: the flow's own give-up (15 s on its clock) ends it, not a minute of retries.
+    The 60 s subprocess timeout is only a safety net; the assertion is the outcome and its words."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(cli_env, PLEXPIN_BASE_URL=f"http://127.0.0.1:{port}")
+    result = run(["login", "--print-token"], env, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    assert re.search(rf"Gave up: cannot reach http://127\.0\.0\.1:{port}; no answer in \d+ s", result.stderr), result.stderr
+    assert "Check the network connection and try again." in result.stderr
 
 
 def test_sigint_exits_130_cleanly(cli_env: dict[str, str], served: EmulatorServer) -> None:

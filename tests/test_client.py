@@ -39,7 +39,7 @@ from plexpin_widget._errors import (
 from plexpin_widget._identity import ClientIdentity
 from plexpin_widget._models import GeoData, Pin, PlexResource, PlexUser
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
-from helpers import IDENTITY_HEADERS
+from helpers import IDENTITY_HEADERS, forbid_httpx_client_layer
 
 
 
@@ -48,6 +48,11 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLEXPIN_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("PLEXPIN_CLIENT_IDENTIFIER", raising=False)
     monkeypatch.delenv("PLEXPIN_BASE_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _lean_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_httpx_client_layer(monkeypatch)
 
 
 # ----------------------------------------------------------------------------- harness

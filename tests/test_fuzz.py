@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ from plexpin_widget._errors import (
     ConfigurationError,
     MissingClientIdentifierError,
 )
+from helpers import forbid_httpx_client_layer
 
 TOKEN = "fuzzTOKEN-Qx7Zp9Lk2Vw"
 BASE_URL = "https://plex.invalid"
@@ -53,6 +55,15 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _lean_path_only() -> Iterator[None]:
+    # Module-wide, so hypothesis's examples share it: every answer goes through the lean path.
+    with pytest.MonkeyPatch.context() as patch:
+        forbid_httpx_client_layer(patch)
+        yield
 
 # --------------------------------------------------------------------------- response strategies
 

@@ -122,7 +122,15 @@ def test_the_emulator_stands_apart() -> None:
         assert outside <= {f"{PACKAGE}._models", f"{PACKAGE}._jwk"}, f"{module} imports {sorted(outside)}"
 
 
-@pytest.mark.parametrize("module", [f"{PACKAGE}._widget", f"{PACKAGE}._view"])
+def test_the_jwt_steps_make_no_requests_of_their_own() -> None:
+    module = f"{PACKAGE}._device_auth"
+    assert GRAPH[module] <= {f"{PACKAGE}._jwk", f"{PACKAGE}._models", f"{PACKAGE}._errors"}
+    assert not _external_imports(module) & HTTP_MODULES
+
+
+@pytest.mark.parametrize(
+    "module", [f"{PACKAGE}._widget", f"{PACKAGE}._view", f"{PACKAGE}._mirror", f"{PACKAGE}._marimo"]
+)
 def test_the_widget_does_no_http(module: str) -> None:
     assert not _external_imports(module) & HTTP_MODULES
     assert f"{PACKAGE}._client" not in GRAPH[module], f"{module} must go through the session or _account"
@@ -132,6 +140,13 @@ def test_the_widget_does_no_http(module: str) -> None:
 def test_drivers_do_not_know_the_session_or_each_other(driver: str) -> None:
     others = {f"{PACKAGE}._session", f"{PACKAGE}._driver_async", f"{PACKAGE}._driver_blocking"} - {driver}
     assert not GRAPH[driver] & others
+
+
+def test_the_marimo_view_knows_only_the_view() -> None:
+    # It draws display values; the login wires it to the session, never the mirror itself.
+    allowed = {f"{PACKAGE}._view", f"{PACKAGE}._qr", f"{PACKAGE}._mirror"}
+    for module in (f"{PACKAGE}._mirror", f"{PACKAGE}._marimo"):
+        assert GRAPH[module] <= allowed, f"{module} imports {sorted(GRAPH[module] - allowed)}"
 
 
 def test_the_faces_sit_on_the_session() -> None:

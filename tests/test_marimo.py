@@ -24,6 +24,7 @@ from plexpin_widget import PlexPinLogin  # noqa: E402
 from plexpin_widget import _marimo  # noqa: E402
 from plexpin_widget._mirror import ACTIONS, STATIC, LoginMirror  # noqa: E402
 from plexpin_widget._qr import qr_png  # noqa: E402
+from plexpin_widget._store import TokenStore  # noqa: E402
 from plexpin_widget._view import ViewState, view_parts  # noqa: E402
 
 ESM = (STATIC / "login.js").read_text()
@@ -333,3 +334,63 @@ def test_static_files_are_package_data() -> None:
     assert 'packages = ["plexpin_widget"]' in pyproject  # hatch ships every file under the package
     assert (STATIC / "login.js").is_file() and (STATIC / "login.css").is_file()
     assert marimo.__version__
+
+
+# --------------------------------------------------------------------------- apps served to many
+
+
+@pytest.fixture
+def served_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under ``marimo run``: every viewer's session shares this process and config folder."""
+    monkeypatch.setattr(_marimo, "serves_viewers", lambda: True)
+
+
+def remember_a_sign_in(make_login: Any, emu: Any) -> str:
+    """A person signs in with "Remember me" in a personal notebook on this computer."""
+    login = make_login(remember=True)
+    token = emu.claim(pin_id=login.pin.id)
+    assert login.wait(timeout=10) == token
+    assert TokenStore().load(login.client_identifier, login.base_url) is not None
+    login.close()
+    return token
+
+
+def test_a_served_app_neither_offers_nor_uses_a_remembered_sign_in(
+    make_login: Any, emu: Any, served_app: None
+) -> None:
+    remember_a_sign_in(make_login, emu)
+    viewer = make_login()
+    # The next viewer gets a code of their own, not the last person's account.
+    assert viewer.status == "waiting" and viewer.code and viewer.token is None
+    mirror = displayed(viewer)
+    assert mirror.can_remember is False and mirror.remember is False
+    send_from_page(mirror, {"action": "remember", "value": True})
+    assert viewer.remember is False
+
+
+def test_a_served_app_that_asks_for_remember_gets_it(make_login: Any, emu: Any, served_app: None) -> None:
+    token = remember_a_sign_in(make_login, emu)
+    login = make_login(remember=True)  # the app's author chose this for every viewer
+    assert login.wait(timeout=10) == token
+
+
+def test_a_personal_notebook_offers_remember(make_login: Any, emu: Any) -> None:
+    token = remember_a_sign_in(make_login, emu)
+    login = make_login()
+    assert login.wait(timeout=10) == token
+    mirror = displayed(login)
+    assert mirror.can_remember is True and mirror.remember is True
+
+
+def test_a_marimo_without_the_lifecycle_registry_is_named_in_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import types
+
+    import marimo._runtime.context as context_module
+
+    monkeypatch.setattr(context_module, "safe_get_context", lambda: types.SimpleNamespace(cell_id="c"))
+    monkeypatch.setattr(_marimo, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="plexpin_widget.marimo"):
+        assert _marimo.close_with_cell(object()) is False
+    assert "no cell lifecycle registry" in caplog.text and "login.close()" in caplog.text

@@ -521,3 +521,37 @@ def test_blocking_wait_refuses_an_async_only_transport_instead_of_reaching_plex_
         assert emu.request_log() == []
     finally:
         login.close()
+
+
+@pytest.mark.parametrize("listening", [True, False])
+async def test_the_countdown_wakes_the_session_only_for_a_listener(listening: bool, emu: PlexTvEmulator) -> None:
+    from plexpin_widget._identity import ClientIdentity
+    from plexpin_widget._session import LoginSession
+
+    changes: list[None] = []
+    session = LoginSession(ClientIdentity.create(product="Ticks", client_identifier="ticks-1"),
+                           transport=emu.transport(), on_change=(lambda: changes.append(None)) if listening else None)
+    shared = session._shared
+    counts = {"notify": 0, "feed": 0}
+    notify, feed = shared.notify, shared.feed
+
+    def counted_notify() -> None:
+        counts["notify"] += 1
+        notify()
+
+    def counted_feed(event: Any) -> None:
+        counts["feed"] += 1
+        feed(event)
+
+    shared.notify, shared.feed = counted_notify, counted_feed  # type: ignore[method-assign]
+    session.start()
+    try:
+        await apoll_until(lambda: len(checks(emu)) >= 3, timeout=10, what="three pin checks")
+        ticks = counts["notify"] - counts["feed"]  # notifications that no answer caused
+        if listening:
+            assert ticks >= 1 and changes, "the countdown moves every second for whoever shows it"
+        else:
+            assert ticks == 0, "nobody shows a countdown: the driver sleeps until the next check"
+        assert session.status.value == "waiting"
+    finally:
+        await session.aclose()

@@ -8,11 +8,14 @@
 
 It answers ``POST /api/v2/pins``, ``GET /api/v2/pins/{id}``, ``PUT /api/v2/pins/link``,
 ``GET /api/v2/pins/qr/{code}``, ``GET /api/v2/user`` and ``GET /api/v2/resources`` in
-plex.tv's JSON and XML shapes, shows ``/link`` and ``/auth`` pages where a person approves a
+plex.tv's JSON and XML shapes, Plex's JWT sign-in (pins with a device JWK and the
+``deviceJWT`` exchange, ``/api/v2/auth/{nonce,token,keys,jwk}``, ``DELETE
+/api/v2/users/signout``) on the paths of plex.tv and clients.plex.tv alike, shows ``/link`` and ``/auth`` pages where a person approves a
 code, and offers test hooks (``claim``, ``auto_claim``, ``faults``, ``clock``,
 ``request_log``...) in Python and over HTTP under ``/__emulator__/``.
 
-This package imports only ``plexpin_widget._models`` from the rest of plexpin_widget.
+This package imports only ``plexpin_widget._models`` and ``plexpin_widget._jwk`` (whose
+PyJWT/cryptography are needed only once a JWT endpoint is used) from the rest of plexpin_widget.
 """
 
 from ._app import LoggedRequest, PlexTvEmulator
@@ -54,5 +57,8 @@ def plexapi_urls(base_url: str) -> dict[str, str]:
         "MyPlexPinLogin.CHECKPINS": f"{base}/api/v2/pins/{{pinid}}",
         "MyPlexAccount.key": f"{base}/api/v2/user",
         "MyPlexAccount.LINK": f"{base}/api/v2/pins/link",
+        "MyPlexAccount.SIGNOUT": f"{base}/api/v2/users/signout",
+        "MyPlexJWTLogin.PINS": f"{base}/api/v2/pins",
+        "MyPlexJWTLogin.AUTH": f"{base}/api/v2/auth",
         "MyPlexResource.key": f"{base}/api/v2/resources?includeHttps=1&includeRelay=1&includeIPv6=1",
     }

@@ -194,6 +194,19 @@ class AccountBook:
             raise KeyError("unknown token")
         self._revoked[token] = account
 
+    def sign_out(self, token: str) -> None:
+        """``DELETE /api/v2/users/signout``: ``token`` is forgotten (401 from now on, not 422).
+
+        When it was the account's own token, the account gets a new one, as the next device to
+        sign in would: approving pins keeps working, with a token the signed-out one is not.
+        """
+        account = self._by_token.pop(token, None)
+        if account is None:
+            raise KeyError("unknown token")
+        if account.token == token:
+            account.token = new_token()
+            self._by_token[account.token] = account
+
     def accounts(self) -> list[Account]:
         return list(self._by_token.values())
 

@@ -17,6 +17,8 @@ from plexpin_widget._models import Connection, PlexResource
 
 from . import _pages, _xml
 from ._accounts import Account, AccountBook
+from ._jwt_api import JwtApi
+from ._jwt_state import DEFAULT_JWT_LIFETIME, JwtAuthority, looks_like_jwt
 from ._messages import (
     EmulatorRequest,
     EmulatorResponse,
@@ -55,6 +57,7 @@ class PlexTv:
         strong_lifetime: int,
         public_url: str | None,
         username: str,
+        jwt_lifetime: int = DEFAULT_JWT_LIFETIME,
     ) -> None:
         self.clock = clock
         self.short_lifetime = short_lifetime
@@ -63,7 +66,10 @@ class PlexTv:
         self.pins = PinStore()
         self.accounts = AccountBook()
         self.demo: Account = self.accounts.create(username, clock.now())
+        self._demo_token = self.demo.token
         self._demo_resources = list(self.demo.resources)
+        self.jwt_authority = JwtAuthority(lifetime=jwt_lifetime)
+        self.jwt = JwtApi(clock=clock, accounts=self.accounts, authority=self.jwt_authority)
         self.auto_claim_delay: float | None = None
         pin_id = r"/api/v2/pins/(?P<pin_id>[^/]+)"
         self._routes: list[tuple[str, re.Pattern[str], _Handler]] = [
@@ -73,6 +79,11 @@ class PlexTv:
             ("GET", re.compile(pin_id), self._check_pin),
             ("GET", re.compile(r"/api/v2/user"), self._user),
             ("GET", re.compile(r"/api/v2/resources"), self._resources),
+            ("GET", re.compile(r"/api/v2/auth/nonce"), self.jwt.nonce),
+            ("POST", re.compile(r"/api/v2/auth/token"), self.jwt.token),
+            ("GET", re.compile(r"/api/v2/auth/keys"), self.jwt.keys),
+            ("POST", re.compile(r"/api/v2/auth/jwk"), self.jwt.register_jwk),
+            ("DELETE", re.compile(r"/api/v2/users/signout"), self.jwt.signout),
             ("GET", re.compile(r"/"), self._index),
             ("GET", re.compile(r"/link"), self._link_form),
             ("POST", re.compile(r"/link"), self._link_submit),
@@ -86,6 +97,8 @@ class PlexTv:
         """Forget pins and extra accounts; the demo account keeps its token and first server."""
         self.pins.clear()
         self.accounts.clear()
+        self.jwt_authority.clear()
+        self.demo.token = self._demo_token
         self.accounts.restore(self.demo)
         self.demo.resources = list(self._demo_resources)
         self.auto_claim_delay = None
@@ -106,10 +119,14 @@ class PlexTv:
             if not record.expired(now) and not record.auth_token:
                 self.claim_record(record, self.demo.token)
 
-    @staticmethod
-    def claim_record(record: PinRecord, token: str) -> None:
+    def claim_record(self, record: PinRecord, token: str) -> None:
+        """Approve ``record`` as the account owning ``token`` (a JWK pin's key now signs in as it)."""
         record.auth_token = token
         record.claim_at = None
+        if record.jwk is not None:
+            account, _ = self.accounts.find(token)
+            if account is not None:
+                self.jwt.approve(record, account)
 
     def live_pin(self, code: str | None, now: float) -> PinRecord | None:
         record = self.pins.by_code(code.strip()) if code else None
@@ -143,8 +160,13 @@ class PlexTv:
         # The captured 404 body has no "status" member, unlike 400 and 401.
         return error_response(request, 404, 1020, "Code not found or expired", include_status=False)
 
-    def _pin_response(self, request: EmulatorRequest, record: PinRecord, status: int, now: float) -> EmulatorResponse:
+    def _pin_response(
+        self, request: EmulatorRequest, record: PinRecord, status: int, now: float, *, jwt: str | None = None
+    ) -> EmulatorResponse:
         payload = record.to_model(now).to_json()
+        if record.jwk is not None:
+            # A JWK pin shows its Plex JWT only to a poll whose deviceJWT checked out.
+            payload["authToken"] = jwt
         return negotiated_response(request, status, payload, _xml.pin_xml)
 
     def _create_pin(self, request: EmulatorRequest, _: dict[str, str]) -> EmulatorResponse:
@@ -156,6 +178,9 @@ class PlexTv:
         if raw is None and isinstance(body, dict):
             raw = body.get("strong")
         strong = _truthy(raw)
+        jwk = self.jwt.pin_jwk(request, client)
+        if isinstance(jwk, EmulatorResponse):
+            return jwk
         now = self.clock.now()
         record = self.pins.create(
             strong=strong,
@@ -166,6 +191,7 @@ class PlexTv:
             qr_base=self.public_url or request.base_url,
             now=now,
             claim_delay=self.auto_claim_delay,
+            jwk=jwk,
         )
         return self._pin_response(request, record, 201, now)
 
@@ -181,17 +207,15 @@ class PlexTv:
         # A pin asked for by another client identifier looks exactly like an unknown one.
         if record is None or record.expired(now) or record.client_identifier != client:
             return self._pin_not_found(request)
-        return self._pin_response(request, record, 200, now)
+        if record.jwk is None:
+            return self._pin_response(request, record, 200, now)
+        shown = self.jwt.exchange(request, record, now)
+        if isinstance(shown, EmulatorResponse):
+            return shown
+        return self._pin_response(request, record, 200, now, jwt=shown)
 
     def _authenticate(self, request: EmulatorRequest) -> Account | EmulatorResponse:
-        token = request.token
-        account, revoked = self.accounts.find(token)
-        if revoked:
-            # plex.tv answers de-authorised tokens with 422 "Invalid token" (no Plex code seen).
-            return error_response(request, 422, None, "Invalid token")
-        if account is None:
-            return error_response(request, 401, 1001, "User could not be authenticated")
-        return account
+        return self.jwt.authenticate(request)
 
     def _link_pin(self, request: EmulatorRequest, _: dict[str, str]) -> EmulatorResponse:
         account = self._authenticate(request)
@@ -203,8 +227,8 @@ class PlexTv:
         record = self.live_pin(code, self.clock.now())
         if record is None:
             return self._pin_not_found(request)
-        assert request.token is not None
-        self.claim_record(record, request.token)
+        # Approved with a Plex JWT, a pin still hands out the account's classic token.
+        self.claim_record(record, account.token if looks_like_jwt(request.token) else str(request.token))
         return EmulatorResponse(204)
 
     def _user(self, request: EmulatorRequest, _: dict[str, str]) -> EmulatorResponse:
@@ -221,8 +245,13 @@ class PlexTv:
             return account
         https, relay, ipv6 = (_truthy(request.param(name)) for name in ("includeHttps", "includeRelay", "includeIPv6"))
         devices: list[dict[str, Any]] = []
+        jwt = request.token if looks_like_jwt(request.token) else None
         for resource in account.resources:
             device = resource.to_json()
+            if jwt is not None and resource.owned:
+                # Field report MP240 (§8): fetched with a Plex JWT, an owned server's
+                # accessToken is that same JWT (which a media server then refuses).
+                device["accessToken"] = jwt
             device["connections"] = [
                 c.to_json()
                 for c in resource.connections

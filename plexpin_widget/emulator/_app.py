@@ -22,6 +22,7 @@ from plexpin_widget._models import Connection, Pin, PlexResource
 from . import _hooks
 from ._api import PlexTv
 from ._faults import RATE_LIMIT_CODE, Fault, Faults
+from ._jwt_state import DEFAULT_JWT_LIFETIME
 from ._messages import JSON_TYPE, EmulatorRequest, EmulatorResponse, error_response
 from ._state import Clock, PinRecord
 
@@ -75,7 +76,8 @@ class PlexTvEmulator:
     ``(max_requests, per_seconds)`` answers 429 to a client identifier sending more than that
     many ``/api/`` requests within ``per_seconds``; ``public_url`` is the base of each pin's
     ``qr`` link (default: whatever host the request used); ``clock`` lets several emulators
-    share one :class:`Clock`; ``username`` names the demo account that approves pins.
+    share one :class:`Clock`; ``username`` names the demo account that approves pins;
+    ``jwt_lifetime`` is the lifetime in seconds of the Plex JWTs it issues (7 days).
 
     Serve it with :meth:`transport` (in-process httpx) or ``EmulatorServer`` (loopback HTTP).
     """
@@ -90,6 +92,7 @@ class PlexTvEmulator:
         clock: Clock | None = None,
         username: str = "demo",
         log_limit: int = 100_000,
+        jwt_lifetime: int = DEFAULT_JWT_LIFETIME,
     ) -> None:
         if rate_limit is not None:
             max_requests, per_seconds = rate_limit
@@ -106,6 +109,7 @@ class PlexTvEmulator:
             strong_lifetime=_check_lifetime("strong_lifetime", strong_lifetime),
             public_url=public_url,
             username=username,
+            jwt_lifetime=_check_lifetime("jwt_lifetime", jwt_lifetime),
         )
         self._log: collections.deque[LoggedRequest] = collections.deque(maxlen=log_limit)
         self._log_by_client: dict[str | None, collections.deque[LoggedRequest]] = {}
@@ -245,7 +249,10 @@ class PlexTvEmulator:
 
         Name the pin by ``pin_id`` or ``code``; with neither, the newest unclaimed live pin is
         taken. ``token`` picks the approving account (default: the demo account) and is the
-        token handed out. Raises :class:`LookupError` for an unknown or expired pin and
+        token handed out. A pin created with a device key (JWK) hands out a Plex JWT instead,
+        on the first poll with a valid ``deviceJWT`` (see :meth:`issued_jwts`); the token
+        returned is then the approving account's classic one, which that pin never shows.
+        Raises :class:`LookupError` for an unknown or expired pin and
         :class:`ValueError` for a token that is not an active account's.
         """
         return self.claim_pin(pin_id, code, token)[1]
@@ -327,9 +334,14 @@ class PlexTvEmulator:
             self._core.publish_connection(client_identifier, connection)
 
     def owns_server(self, token: str, client_identifier: str) -> bool:
-        """Whether ``token`` is a live account token whose account owns that server."""
+        """Whether ``token`` is a live account token or Plex JWT whose account owns that server."""
         with self._lock:
-            account, revoked = self._core.accounts.find(token)
+            issued = self._core.jwt.issued_jwt(token)
+            if issued is not None:
+                live = not issued.revoked and not issued.is_expired(self.clock.now())
+                account, revoked = (issued.account, False) if live else (None, False)
+            else:
+                account, revoked = self._core.accounts.find(token)
             if account is None or revoked:
                 return False
             return any(r.client_identifier == client_identifier and r.owned for r in account.resources)
@@ -342,9 +354,74 @@ class PlexTvEmulator:
                 raise KeyError("unknown token")
             return list(account.resources)
 
+    # ------------------------------------------------------------------ JWT sign-in
+
+    @property
+    def jwt_lifetime(self) -> int:
+        """Lifetime in seconds of the Plex JWTs issued from now on (settable; 7 days by default)."""
+        return self._core.jwt_authority.lifetime
+
+    @jwt_lifetime.setter
+    def jwt_lifetime(self, seconds: int) -> None:
+        with self._lock:
+            self._core.jwt_authority.lifetime = _check_lifetime("jwt_lifetime", seconds)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """What ``GET /api/v2/auth/keys`` answers: ``{"keys": [...]}``, the signing key last."""
+        with self._lock:
+            return self._core.jwt_authority.jwks()
+
+    def rotate_signing_key(self, keep: int = 2) -> str:
+        """Sign new Plex JWTs with a fresh key, published last; keep ``keep`` keys in all. Returns its kid.
+
+        JWTs signed by a key that is no longer published still work on the emulator's own
+        endpoints but fail a client's check against ``/api/v2/auth/keys``.
+        """
+        with self._lock:
+            return self._core.jwt_authority.rotate(keep)
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        """Registered device keys by client identifier: ``{"kid", "jwk", "username"}`` (username
+        ``None`` until a pin created with the key is approved)."""
+        with self._lock:
+            return {
+                client: {
+                    "kid": device.kid,
+                    "jwk": dict(device.jwk),
+                    "username": device.account.username if device.account is not None else None,
+                }
+                for client, device in self._core.jwt_authority.devices.items()
+            }
+
+    def remove_device(self, client_identifier: str, *, revoke_tokens: bool = True) -> None:
+        """Remove a device as under Authorized Devices: its key is dropped, so a refresh gets
+        Plex error 1097; with ``revoke_tokens`` its JWTs also stop working (401).
+        :class:`KeyError` for a client identifier with no registered key."""
+        with self._lock:
+            self._core.jwt_authority.remove_device(client_identifier, revoke_tokens=revoke_tokens)
+
+    def expire_jwts(self, client_identifier: str | None = None) -> int:
+        """Make issued Plex JWTs (all, or one client's) answer 498 "Token Expired"; returns how many.
+
+        Their ``exp`` claim is unchanged: this is the server changing its mind, as when its
+        clock runs ahead. ``clock.advance(jwt_lifetime)`` expires them the ordinary way.
+        """
+        with self._lock:
+            return self._core.jwt_authority.expire(client_identifier)
+
+    def issued_jwts(self, client_identifier: str | None = None) -> list[str]:
+        """Every Plex JWT handed out (to ``client_identifier``, if given), oldest first."""
+        with self._lock:
+            return [
+                issued.token
+                for issued in self._core.jwt_authority.issued.values()
+                if client_identifier is None or issued.client_identifier == client_identifier
+            ]
+
     def reset(self) -> None:
         """Back to a fresh emulator: no pins, faults, log, rate-limit history, auto-claim or
-        clock offset, and only the demo account (same username and token) with its server."""
+        clock offset, and only the demo account (same username and token) with its server.
+        Device keys and issued JWTs are forgotten; the signing keys stay."""
         with self._lock:
             self._core.reset()
             self.faults.clear()

@@ -17,6 +17,13 @@ POST     reset                       back to a fresh emulator
 POST     accounts                    ``{"username", ...fields}`` -> ``{"token"}``
 POST     revoke                      ``{"token"}``
 GET      pins                        every pin, as plex.tv's JSON
+GET      jwt/devices                 registered device keys by client identifier
+GET      jwt/issued?client_identifier=ID  ``{"tokens": [...]}``: Plex JWTs handed out
+GET      jwt/keys                    the signing key set (as ``/api/v2/auth/keys``)
+POST     jwt/remove-device           ``{"client_identifier", "revoke_tokens"?}`` (refresh: 1097)
+POST     jwt/expire                  ``{"client_identifier"?}`` -> ``{"expired": n}`` (498 on use)
+POST     jwt/rotate                  ``{"keep"?}`` -> ``{"kid"}`` of the new signing key
+POST     jwt/lifetime                ``{"seconds"}``: lifetime of Plex JWTs issued from now on
 =======  ==========================  =================================================
 """
 
@@ -60,6 +67,13 @@ class HookTarget(Protocol):
     def revoke(self, token: str) -> None: ...
 
     def reset(self) -> None: ...
+    def devices(self) -> dict[str, dict[str, Any]]: ...
+    def issued_jwts(self, client_identifier: str | None = None) -> list[str]: ...
+    def jwks(self) -> dict[str, list[dict[str, str]]]: ...
+    def remove_device(self, client_identifier: str, *, revoke_tokens: bool = True) -> None: ...
+    def expire_jwts(self, client_identifier: str | None = None) -> int: ...
+    def rotate_signing_key(self, keep: int = 2) -> str: ...
+    jwt_lifetime: int
 
 _FAULT_OPTIONS = {
     "path_prefix", "method", "count", "status", "retry_after", "delay", "probability", "seed", "code", "message",
@@ -120,6 +134,31 @@ def _faults(emu: HookTarget, data: dict[str, Any]) -> EmulatorResponse:
     return json_response(201, {"added": len(rules), "pending": len(emu.faults)})
 
 
+def _jwt_query(emu: HookTarget, request: EmulatorRequest, name: str) -> EmulatorResponse:
+    if name == "devices":
+        return json_response(200, emu.devices())
+    if name == "issued":
+        return json_response(200, {"tokens": emu.issued_jwts(request.query_value("client_identifier"))})
+    if name == "keys":
+        return json_response(200, emu.jwks())
+    raise _BadHook(404, f"no hook GET /__emulator__/jwt/{name}")
+
+
+def _jwt_change(emu: HookTarget, data: dict[str, Any], name: str) -> EmulatorResponse:
+    if name == "remove-device":
+        emu.remove_device(str(data.get("client_identifier")), revoke_tokens=bool(data.get("revoke_tokens", True)))
+        return EmulatorResponse(204)
+    if name == "expire":
+        client = data.get("client_identifier")
+        return json_response(200, {"expired": emu.expire_jwts(None if client is None else str(client))})
+    if name == "rotate":
+        return json_response(200, {"kid": emu.rotate_signing_key(int(data.get("keep", 2)))})
+    if name == "lifetime":
+        emu.jwt_lifetime = int(data.get("seconds", 0))
+        return json_response(200, {"seconds": emu.jwt_lifetime})
+    raise _BadHook(404, f"no hook POST /__emulator__/jwt/{name}")
+
+
 def _route(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
     name = request.route_path[len("/__emulator__"):].strip("/")
     method = request.method
@@ -132,6 +171,8 @@ def _route(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
         return json_response(200, [dataclasses.asdict(entry) for entry in entries])
     if method == "GET" and name == "clock":
         return json_response(200, {"now": emu.clock.now(), "offset": emu.clock.offset})
+    if method == "GET" and name.startswith("jwt/"):
+        return _jwt_query(emu, request, name[len("jwt/"):])
     if method == "DELETE" and name == "faults":
         emu.faults.clear()
         return EmulatorResponse(204)
@@ -160,6 +201,8 @@ def _route(emu: HookTarget, request: EmulatorRequest) -> EmulatorResponse:
     if name == "revoke":
         emu.revoke(str(data.get("token")))
         return EmulatorResponse(204)
+    if name.startswith("jwt/"):
+        return _jwt_change(emu, data, name[len("jwt/"):])
     raise _BadHook(404, f"no hook POST /__emulator__/{name}")
 
 

@@ -13,6 +13,7 @@ import secrets
 import string
 import threading
 import time
+from typing import Any
 
 from plexpin_widget._models import GeoData, Pin
 
@@ -93,6 +94,10 @@ class PinRecord:
     lifetime: int
     auth_token: str | None = None
     claim_at: float | None = None
+    # Set when the pin was created with a device key: it then hands out a Plex JWT (``jwt``,
+    # after the deviceJWT exchange), never the approving account's classic ``auth_token``.
+    jwk: dict[str, Any] | None = None
+    jwt: str | None = None
 
     @property
     def expires(self) -> float:
@@ -100,6 +105,11 @@ class PinRecord:
 
     def expired(self, now: float) -> bool:
         return now >= self.expires
+
+    @property
+    def handed_out_token(self) -> str | None:
+        """What ``authToken`` carries once exchanged: the classic token, or a JWK pin's Plex JWT."""
+        return self.jwt if self.jwk is not None else self.auth_token
 
     def to_model(self, now: float) -> Pin:
         """The :class:`Pin` plex.tv would send at ``now`` (``expiresIn``: seconds left, rounded up)."""
@@ -115,7 +125,7 @@ class PinRecord:
             expires_in=max(0, math.ceil(self.expires - now)),
             created_at=created,
             expires_at=created + _dt.timedelta(seconds=self.lifetime),
-            auth_token=self.auth_token,
+            auth_token=self.handed_out_token,
             # plex.tv says null until the pin is claimed, then false (an existing account).
             new_registration=False if self.auth_token else None,
         )
@@ -145,6 +155,7 @@ class PinStore:
         qr_base: str,
         now: float,
         claim_delay: float | None,
+        jwk: dict[str, Any] | None = None,
     ) -> PinRecord:
         pin_id = secrets.randbelow(2**31 - 100_000_000) + 100_000_000
         while pin_id in self._by_id:
@@ -159,6 +170,7 @@ class PinStore:
             qr=f"{qr_base}/api/v2/pins/qr/{code}",
             created=now,
             lifetime=lifetime,
+            jwk=jwk,
         )
         if claim_delay is not None:
             record.claim_at = now + claim_delay

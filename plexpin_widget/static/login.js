@@ -5,7 +5,7 @@
 const KEYS = [
   "product", "status", "live", "code", "strong", "auth_url", "link_label", "qr",
   "seconds_left", "lifetime", "expiring", "status_text", "error", "signed_in_as",
-  "notice", "can_cancel", "can_restart", "can_sign_out", "remember",
+  "notice", "can_cancel", "can_restart", "can_sign_out", "can_remember", "remember",
 ];
 
 function part(parent, tag, name) {
@@ -50,7 +50,11 @@ function render({ model, el }) {
   const link = part(side, "a", "link");
   link.target = "_blank";
   link.rel = "noopener noreferrer";
-  const progress = part(side, "progress", "progress");
+  // A drawn bar, not <progress>: host style resets (marimo's among them) flatten that one.
+  const progress = part(side, "div", "progress");
+  progress.setAttribute("role", "progressbar");
+  progress.setAttribute("aria-valuemin", "0");
+  const fill = part(progress, "div", "progress-fill");
   const status = part(side, "div", "status");
   const error = part(side, "div", "error");
   const buttons = part(side, "div", "buttons");
@@ -104,9 +108,12 @@ function render({ model, el }) {
     } else {
       qr.removeAttribute("src");
     }
-    progress.max = Math.max(1, get("lifetime") | 0);
-    progress.value = live ? get("seconds_left") | 0 : 0;
-    progress.title = `${clock(get("seconds_left"))} left`;
+    const lifetime = Math.max(1, get("lifetime") | 0);
+    const left = live ? Math.max(0, Math.min(lifetime, get("seconds_left") | 0)) : 0;
+    progress.setAttribute("aria-valuemax", String(lifetime));
+    progress.setAttribute("aria-valuenow", String(left));
+    progress.title = `${clock(left)} left`;
+    fill.style.width = `${(100 * left) / lifetime}%`;
     progress.classList.toggle("plexpin-expiring", Boolean(get("expiring")));
     status.textContent = String(get("status_text") || "");
     error.textContent = String(get("error") || "");
@@ -125,6 +132,7 @@ function render({ model, el }) {
     show(restart, Boolean(get("can_restart")));
     show(signedIn, Boolean(get("signed_in_as")));
     show(signOut, Boolean(get("can_sign_out")));
+    show(rememberLabel, Boolean(get("can_remember")));
     show(notice, Boolean(get("notice")));
   }
 

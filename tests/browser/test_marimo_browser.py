@@ -31,6 +31,7 @@ pytest.importorskip("marimo", reason="marimo is in the browser extra")
 
 QUICKSTART = REPO_ROOT / "notebooks" / "marimo_quickstart.py"
 HOSTILE_USERNAME = "<img src=x onerror=alert(1)>"
+README_SCREENSHOT = REPO_ROOT / "docs" / "marimo.png"
 SERVER_START_TIMEOUT = 60.0
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
@@ -247,19 +248,26 @@ def test_marimo_run_shows_the_live_login_and_signs_in(marimo_run, plex, page_wat
     assert re.fullmatch(r"[A-Z0-9]{4}", code)
     assert plex.pin(code).auth_token is None
     assert qr_in_page(login) == [plex.auth_url(code)]
+    if os.environ.get("PLEXPIN_UPDATE_SCREENSHOT") == "1":  # the README's picture, on request only
+        login.root.screenshot(path=str(README_SCREENSHOT))
+        assert decode_qr_png(README_SCREENSHOT.read_bytes()) == [plex.auth_url(code)]
     link = login.part("link")
     expect(link).to_have_attribute("href", plex.auth_url(code))
     expect(link).to_have_attribute("target", "_blank")
     expect(login.part("cancel")).to_be_visible()
     expect(login.part("restart")).to_be_hidden()
+    # An app served to many viewers shares one config folder: no "Remember me" there.
+    expect(login.part("remember")).to_be_hidden()
     # The page does not show "Jupyter widgets are not supported": marimo got an anywidget.
     expect(page_watch.page.get_by_text("Jupyter widgets are not supported")).to_have_count(0)
 
-    # The countdown moves on its own, between cells (no cell runs now).
+    # The countdown moves on its own, between cells (no cell runs now): the words and the bar.
+    expect(login.part("progress")).to_be_visible()  # drawn, with a height (a bare <progress> got none)
+    fill = login.part("progress-fill")
     status = login.part("status")
-    before = status.inner_text()
-    wait_until(lambda: status.inner_text() != before, timeout=5, interval=0.1,
-               message=f"the countdown to move from {before!r}", page=login.page)
+    before = (status.inner_text(), fill.get_attribute("style"))
+    wait_until(lambda: status.inner_text() != before[0] and fill.get_attribute("style") != before[1],
+               timeout=5, interval=0.1, message=f"the countdown to move from {before!r}", page=login.page)
 
     approve(new_page().page, plex, code)
     signed_in = login.part("signed-in")
@@ -320,6 +328,7 @@ def test_marimo_edit_running_the_cell_again_stops_the_old_login(plex, page_watch
         login = open_login(server, page_watch)
         old_code = login.code()
         old_pin = plex.pin(old_code)
+        expect(login.part("remember")).to_be_visible()  # a personal notebook may remember
         wait_until(lambda: plex.polls(old_pin.id) >= 2, timeout=20, interval=0.1,
                    message="2 polls of the first pin", page=login.page)
 

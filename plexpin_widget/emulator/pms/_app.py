@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from plexpin_widget._models import Connection
 
 from .._app import LoggedRequest
+from .._jwt_state import looks_like_jwt
 from .._server import EmulatorServer
 from .._messages import JSON_TYPE, EmulatorRequest, EmulatorResponse, json_response
 from . import _meta, _render
@@ -56,12 +57,17 @@ class PlexMediaServerEmulator:
     own token is accepted too, as a real server accepts its owner's. Without ``plex_tv`` it is a
     stand-alone server with a token of its own (:attr:`access_token`).
 
+    ``accept_jwt`` decides what a Plex JWT gets: by default 401, as field reports through
+    August 2026 say real servers answer (reference ``plex-jwt-auth.md`` §8); when true, a live
+    JWT of the owning account is let in, as Plex's documentation says it should be. It can be
+    switched at any time (attribute, or ``POST /__emulator__/accept-jwt {"accept": bool}``).
+
     :meth:`serve` listens on loopback and publishes the address in plex.tv's
     ``/api/v2/resources``; :meth:`transport` answers httpx in-process.
     """
 
     def __init__(self, plex_tv: PlexTvEmulator | None = None, *, library: Library | None = None,
-                 allow_anonymous: bool = False) -> None:
+                 allow_anonymous: bool = False, accept_jwt: bool = False) -> None:
         self._plex_tv = plex_tv
         resource = plex_tv.resources()[0] if plex_tv is not None else None
         self.name = resource.name if resource is not None else "Demo Server"
@@ -71,6 +77,7 @@ class PlexMediaServerEmulator:
         self.owner = owner
         self.library = library if library is not None else Library(owner=owner)
         self.allow_anonymous = allow_anonymous
+        self.accept_jwt = accept_jwt
         self._lock = threading.Lock()
         self._log: collections.deque[LoggedRequest] = collections.deque(maxlen=100_000)
         self._routes: list[tuple[re.Pattern[str], _Handler]] = [
@@ -103,11 +110,14 @@ class PlexMediaServerEmulator:
         account token of the plex.tv account that owns the server (looked up in the plex.tv
         emulator, so a revoked account token stops working), is accepted; so is no token at
         all when ``allow_anonymous`` (an unclaimed server on the local network). Everything
-        else gets 401. Token kinds to come (for example Plex JWTs) are to be decided here too.
+        else gets 401. A Plex JWT gets 401 too unless :attr:`accept_jwt`; then a live JWT
+        (not expired, revoked or signed out on the plex.tv emulator) of the owner is accepted.
         """
         token = request.token
         if token is None:
             return self.allow_anonymous
+        if looks_like_jwt(token) and not self.accept_jwt:
+            return False
         if hmac.compare_digest(token.encode(), self.access_token.encode()):
             return True
         return self._plex_tv is not None and self._plex_tv.owns_server(token, self.machine_identifier)
@@ -125,6 +135,8 @@ class PlexMediaServerEmulator:
 
     def _respond(self, request: EmulatorRequest) -> EmulatorResponse:
         path = request.route_path
+        if path == "/__emulator__/accept-jwt" and request.method == "POST":
+            return self._accept_jwt_hook(request)
         if path != "/identity" and not self.accepts(request):
             return _error(401, "Unauthorized")
         if request.method not in ("GET", "HEAD"):
@@ -134,6 +146,13 @@ class PlexMediaServerEmulator:
             if match:
                 return handler(request, match)
         return _error(404, "Not Found")
+
+    def _accept_jwt_hook(self, request: EmulatorRequest) -> EmulatorResponse:
+        body = request.json_body
+        if not isinstance(body, dict) or not isinstance(body.get("accept"), bool):
+            return json_response(400, {"error": 'the body must be {"accept": true|false}'})
+        self.accept_jwt = body["accept"]
+        return json_response(200, {"accept": self.accept_jwt})
 
     def transport(self) -> EmulatorTransport:
         """An httpx transport (sync and async) answering from this server, without sockets."""

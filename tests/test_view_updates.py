@@ -1,0 +1,141 @@
+"""The view does no work when nothing visible changed, and the countdown still moves every second.
+
+A waiting login is pulled once or twice a second (after each check and at each whole second);
+every widget value set is serialised for the front end, so an unchanged state must set nothing
+and a countdown step must set only the countdown's parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+import traitlets
+
+from plexpin_widget import PlexPinLogin
+from plexpin_widget._view import LoginView, ViewState
+from plexpin_widget.emulator import PlexTvEmulator
+from helpers import apoll_until
+
+pytestmark = pytest.mark.usefixtures("private_config")
+
+WAITING = ViewState(status="waiting", code="ABCD", auth_url="https://plex.tv/link/?pin=ABCD", seconds_left=120,
+                    lifetime=900, product="Updates")
+
+
+def _parts(root: Any) -> Iterator[widgets.Widget]:
+    todo = list(root.children) if isinstance(root, LoginView) else [root]
+    seen: set[int] = set()
+    while todo:
+        widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        yield widget
+        todo.extend(getattr(widget, "children", ()))
+        layout = getattr(widget, "layout", None)
+        if isinstance(layout, widgets.Widget):
+            yield layout
+
+
+class Changes:
+    """Every trait change on every part of a view (widgets and their layouts)."""
+
+    def __init__(self, root: Any) -> None:
+        self.seen: list[tuple[widgets.Widget, str]] = []
+        self._parts = list(_parts(root))
+        for widget in self._parts:
+            widget.observe(self._record, names=traitlets.All)
+
+    def _record(self, change: dict[str, Any]) -> None:
+        self.seen.append((change["owner"], change["name"]))
+
+    def widgets(self) -> set[int]:
+        return {id(owner) for owner, _ in self.seen}
+
+    def close(self) -> None:
+        for widget in self._parts:
+            widget.unobserve(self._record, names=traitlets.All)
+
+
+@pytest.fixture
+def view_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the view looked at: one entry per part it compared or set (``_set``/``_show``)."""
+    from plexpin_widget import _view
+
+    calls: list[str] = []
+    for name in ("_set", "_show"):
+        original = getattr(_view, name)
+
+        def counted(widget: Any, value: Any, _original: Any = original) -> None:
+            calls.append(next(c for c in widget._dom_classes if c.startswith("plexpin-")) if widget._dom_classes
+                          else type(widget).__name__)
+            _original(widget, value)
+
+        monkeypatch.setattr(_view, name, counted)
+    return calls
+
+
+def test_rendering_the_shown_state_again_does_no_work(view_work: list[str]) -> None:
+    view = LoginView()
+    view.render(WAITING)
+    assert view_work, "a first render sets every part"
+    view_work.clear()
+    changes = Changes(view)
+    view.render(dataclasses.replace(WAITING))  # equal, not the same object
+    assert view_work == [] and changes.seen == []
+
+
+def test_a_countdown_step_sets_only_the_countdown(view_work: list[str]) -> None:
+    view = LoginView()
+    view.render(WAITING)
+    view_work.clear()
+    changes = Changes(view)
+    view.render(dataclasses.replace(WAITING, seconds_left=119))
+    assert view_work == ["plexpin-status"], "only the status sentence (and the bar) are looked at"
+    assert changes.widgets() == {id(view.progress), id(view.status)}
+    assert view.progress.value == 119
+    assert "1:59 left" in view.status.value
+    changes.seen.clear()
+    view.render(dataclasses.replace(WAITING, seconds_left=61))
+    view.render(dataclasses.replace(WAITING, seconds_left=60))  # one minute left: the bar turns to a warning
+    assert changes.widgets() == {id(view.progress), id(view.status)}
+    assert view.progress.value == 60 and view.progress.bar_style == "warning" and "1:00 left" in view.status.value
+
+
+def test_after_countdown_steps_any_other_change_is_rendered() -> None:
+    view = LoginView()
+    view.render(WAITING)
+    view.render(dataclasses.replace(WAITING, seconds_left=100))
+    view.render(dataclasses.replace(WAITING, seconds_left=99, error="plex.tv is having trouble (HTTP 503)."))
+    assert "HTTP 503" in view.error.value and view.progress.value == 99
+    view.render(dataclasses.replace(WAITING, status="expired", code="", auth_url="", seconds_left=0))
+    assert view.code.value == "" and view.qr.value == b"" and view.progress.layout.display == "none"
+    assert "expired" in view.status.value
+
+
+async def test_a_waiting_widget_moves_its_countdown_each_second_and_touches_nothing_else() -> None:
+    emu = PlexTvEmulator()
+    login = PlexPinLogin(product="Updates", transport=emu.transport())  # polls on this loop, once a second
+    try:
+        await apoll_until(lambda: login.code != "", what="a code")
+        view = login._view
+        lefts: list[int] = []
+        pins: list[Any] = []
+        login.observe(lambda change: lefts.append(change["new"]), names="seconds_left")
+        login.observe(lambda change: pins.append(change["new"]), names="pin")
+        changes = Changes(view)
+        await apoll_until(lambda: len(lefts) >= 3 and len(pins) >= 2, timeout=10, what="three countdown steps")
+        changes.close()
+        assert all(a - b == 1 for a, b in zip(lefts, lefts[1:])), f"a second skipped or repeated: {lefts}"
+        left = login.seconds_left
+        assert view.progress.value == left and f"{left // 60}:{left % 60:02d} left" in view.status.value
+        # Checks were answered meanwhile (the pin trait follows each answer), yet only the countdown moved.
+        assert all(pin.code == login.code for pin in pins)
+        assert changes.widgets() <= {id(view.progress), id(view.status)}
+        assert login.status == "waiting"
+    finally:
+        await login.aclose()
