@@ -28,7 +28,6 @@ __all__ = [
     "ANYWIDGET_MISSING",
     "close_with_cell",
     "comm_closed",
-    "in_marimo",
     "marimo_element",
     "missing_anywidget_html",
     "serves_viewers",
@@ -68,11 +67,6 @@ def _context() -> Any:
         return safe_get_context()
     except Exception:
         return None
-
-
-def in_marimo() -> bool:
-    """True while running inside a marimo kernel (edit, run, or an export)."""
-    return _context() is not None
 
 
 def serves_viewers() -> bool:

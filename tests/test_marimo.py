@@ -186,6 +186,7 @@ def test_buttons_reach_cancel_restart_sign_out_and_remember(make_login: Any, emu
     send_from_page(mirror, {"action": "cancel"})
     assert login.status == "cancelled" and mirror.can_restart
     send_from_page(mirror, {"action": "restart"})
+    login._session.drive_first_request()  # no loop runs in this test: fetch the new code
     assert login.status == "waiting" and login.code and login.code != first
     assert mirror.code == login.code
 
@@ -279,7 +280,7 @@ def marimo_cell(monkeypatch: pytest.MonkeyPatch) -> _FakeCellContext:
 
 
 def test_running_the_cell_again_stops_the_old_login(make_login: Any, marimo_cell: _FakeCellContext) -> None:
-    assert _marimo.in_marimo()
+    assert _marimo._context() is marimo_cell
     old = make_login()
     assert old.status == "waiting"
     assert len(marimo_cell.cell_lifecycle_registry.registry[marimo_cell.cell_id]) == 1
@@ -305,7 +306,7 @@ def test_the_cell_does_not_keep_the_login_alive(make_login: Any, marimo_cell: _F
 
 
 def test_outside_marimo_nothing_is_registered() -> None:
-    assert _marimo.in_marimo() is False
+    assert _marimo._context() is None
     assert _marimo.close_with_cell(object()) is False
 
 

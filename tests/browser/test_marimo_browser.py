@@ -278,8 +278,8 @@ def test_marimo_run_shows_the_live_login_and_signs_in(marimo_run, plex, page_wat
     expect(login.part("signout")).to_be_visible()
     token = plex.pin(code).auth_token
     assert token
-    # The cell that awaited login.wait_async() ran on and printed.
-    expect(page_watch.page.get_by_text(f"Signed in as {plex.emu.username}").first).to_be_visible(timeout=10_000)
+    # The cell that reads the token through mo.state ran again, on its own.
+    expect(page_watch.page.get_by_text(f"Signed in to Plex as {plex.emu.username}.")).to_be_visible(timeout=10_000)
     assert_clean(page_watch, traffic, token)
 
 
@@ -312,6 +312,8 @@ def test_a_hostile_username_stays_inert_text(marimo_run, plex, page_watch, traff
     signed_in = login.part("signed-in")
     expect(signed_in).to_contain_text("Signed in as", timeout=10_000)
     expect(login.part("user")).to_have_text(HOSTILE_USERNAME)  # literal text, markup and all
+    # The quickstart's next cell shows the name too, as text.
+    expect(page_watch.page.get_by_text(f"Signed in to Plex as {HOSTILE_USERNAME}.")).to_be_visible(timeout=10_000)
     assert login.root.locator("img[src='x']").count() == 0
     assert page_watch.page.locator("img[src='x']").count() == 0
     assert_clean(page_watch, traffic, hostile_token)
@@ -354,5 +356,54 @@ def test_marimo_edit_running_the_cell_again_stops_the_old_login(plex, page_watch
         expect(page_watch.page.locator(".plexpin-login")).to_have_count(1)
         assert qr_in_page(login) == [plex.auth_url(new_code)]
         assert_clean(page_watch, traffic)
+    finally:
+        server.stop()
+
+
+WAITING_APP = '''
+import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    from plexpin_widget import PlexPinLogin
+
+    login = PlexPinLogin(product="Waiting cell")
+    login
+    return login, mo
+
+
+@app.cell
+def _(login, mo):
+    token = login.{wait}(timeout=120)
+    mo.plain_text(f"WAITED {login.status} {len(token) > 0}")
+    return
+'''
+
+
+@pytest.mark.parametrize("wait", ["wait", "await login.wait_async"])
+def test_a_cell_that_waits_keeps_the_view_live_and_gets_the_token(plex, page_watch, new_page, traffic, tmp_path, wait):
+    notebook = tmp_path / "waiting_app.py"
+    call = "wait" if wait == "wait" else "wait_async"
+    source = WAITING_APP.replace("{wait}", call)
+    if wait != "wait":
+        source = source.replace("def _(login, mo):\n    token = login.", "async def _(login, mo):\n    token = await login.")
+    notebook.write_text(source)
+    server = MarimoServer("run", notebook, marimo_env(tmp_path, plex), tmp_path / "marimo-wait.log").start()
+    try:
+        login = open_login(server, page_watch)
+        status = login.part("status")
+        before = status.inner_text()
+        wait_until(lambda: status.inner_text() != before, timeout=5, interval=0.1,
+                   message="the countdown to move while a cell waits", page=login.page)
+        code = login.code()
+        approve(new_page().page, plex, code)
+        expect(login.part("signed-in")).to_contain_text("Signed in as", timeout=10_000)
+        expect(page_watch.page.get_by_text("WAITED authorized True").first).to_be_visible(timeout=10_000)
+        assert_clean(page_watch, traffic, plex.pin(code).auth_token)
     finally:
         server.stop()
