@@ -1,27 +1,36 @@
 """The token hunt for the JWT sign-in: every Plex JWT and the device's private key, looked for
 everywhere a person, a browser, a log or a saved notebook could see them.
 
-Paths: a JWT sign-in with a code that remembers the device key, refreshes under faults (short
+Paths (in-process, against the tests' fake JWT plex.tv): a JWT sign-in with a code that remembers the device key, refreshes under faults (short
 lifetimes), a sign-in with the remembered key, a removed device falling back to a code, and a
 sign-out. The device JWTs the login signs are hunted too. Places: as in ``test_leak_hunt.py`` (synced state of every widget, saved-notebook
 forms, mime bundles, reprs and strs, DEBUG logs of every logger, error texts), plus the store.
 
 A JWT may be found only in the ``token`` trait; the private key only in the remembered store.
 Both places are also checked to hold them, so the hunt is known to be able to find them.
+
+Then a notebook run by nbclient against the emulator on loopback (sign-in, a refresh, the
+remembered key) is saved with its widget state and searched for every JWT the emulator issued
+and for the private key.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from fake_jwt_plextv import FakeJwtPlexTv
 from helpers import apoll_until
 from plexpin_widget import PlexPinLogin
 from plexpin_widget import _device_auth
+from plexpin_widget._jwk import DeviceKey
+from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 from test_leak_hunt import Hunt, snapshot
 
 POLL = 0.05
@@ -124,3 +133,54 @@ async def test_no_jwt_or_private_key_outside_where_they_belong(
     # Each private key is in the store (while remembered) and nowhere else.
     for secret in private_keys:
         assert hunt.where(secret) == {"remembered store"}, hunt.where(secret)
+
+
+# --------------------------------------------------------------------------- a saved notebook
+
+NOTEBOOK_CELLS = [
+    "import hashlib, logging, os\n"
+    "logging.basicConfig(level=logging.DEBUG, force=True)\n"
+    "from plexpin_widget import PlexPinLogin",
+    "login = PlexPinLogin(product='JWT leak hunt', poll_interval=0.05, remember=True, jwt=True)\nlogin",
+    "token = await login.wait_async(timeout=60)\n"
+    "print('signed in; sha256', hashlib.sha256(token.encode()).hexdigest())",
+    "import asyncio\n"
+    "for _ in range(1000):\n"
+    "    if login.token != token and 'device key' in login.notice:\n"
+    "        break\n"
+    "    await asyncio.sleep(0.02)\n"
+    "print('refreshed:', login.token != token)\n"
+    "login",
+    "login.user, login.pin, login.token_expires_at, repr(login), login.error, login.notice",
+    "again = PlexPinLogin(product='JWT leak hunt', poll_interval=0.05, jwt=True)\n"
+    "await again.wait_async(timeout=30)\n"
+    "print('remembered key used:', again.pin is None)\nagain",
+]
+
+
+@pytest.mark.kernel
+def test_no_jwt_or_private_key_in_an_executed_notebook(private_config: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    emu = PlexTvEmulator(jwt_lifetime=3)
+    emu.auto_claim(0.3)
+    with EmulatorServer(emu) as server:
+        monkeypatch.setenv("PLEXPIN_BASE_URL", server.url)
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
+        NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True,
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, path)
+    saved = path.read_text(encoding="utf-8")
+    outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
+    assert "refreshed: True" in outputs and "remembered key used: True" in outputs and "DEBUG" in outputs
+    widget_state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    assert widget_state.get("state"), "no widget state was stored, so it was not searched"
+    tokens = emu.issued_jwts()
+    assert len(tokens) >= 3
+    for token in tokens:
+        assert token not in saved and base64.b64encode(token.encode()).decode() not in saved
+    key_files = list((private_config / "device-keys").glob("*.json"))
+    assert len(key_files) == 1
+    private = json.loads(DeviceKey.load(json.loads(key_files[0].read_text())["device_key"]).to_jwk_bytes())["d"]
+    assert private not in saved
