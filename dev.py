@@ -36,8 +36,19 @@ STAMP_NAME = ".dev-py-install-stamp"
 MAIN_VENV = ROOT / ".venv"
 MAIN_REQUIREMENTS = ["-e", ".[dev]"]
 
+# Colab's combination: ipykernel 6 (no subshells; widget messages wait while a cell runs) with
+# ipywidgets 7.8. The kernel tests run here too, with this venv's interpreter as the kernel.
 IPYW7_VENV = ROOT / ".venv-ipyw7"
-IPYW7_REQUIREMENTS = ["-e", ".[test]", "ipywidgets>=7.8,<7.9"]
+IPYW7_REQUIREMENTS = ["-e", ".[test]", "ipywidgets>=7.8,<7.9", "ipykernel>=6,<7"]
+
+# Classic Notebook 6.5 with ipywidgets 7.8 (widgetsnbextension 3): only what its browser test needs.
+NB6_VENV = ROOT / ".venv-nb6"
+NB6_REQUIREMENTS = [
+    "-e", ".", "notebook>=6.5,<7", "ipywidgets>=7.8,<7.9", "ipykernel>=6,<7",
+    "playwright>=1.40", "zxing-cpp>=2.2", "numpy>=1.24", "pypng>=0.20220715", "nbformat>=5.9",
+    "httpx>=0.24", "pytest>=8", "pytest-timeout>=2.2", "pytest-asyncio>=0.23",
+]
+NB6_TESTS = "tests/browser/test_classic_notebook.py"
 
 RULE = "=" * 78
 

@@ -1,8 +1,8 @@
 """``plexpin login`` and ``plexpin logout``: the PIN login in a terminal.
 
 The login runs on :class:`~plexpin_widget._session.LoginSession` in blocking mode; its
-``on_change`` callback draws the code, the link, a QR code and a countdown on stderr. Only the
-token (with ``--print-token``) ever goes to stdout. ``--jwt`` uses Plex's JWT sign-in; with
+``on_change`` callback, a :class:`~plexpin_widget._terminal.TerminalProgress`, draws the code,
+the link, a QR code and a countdown on stderr. Only the token (with ``--print-token``) ever goes to stdout. ``--jwt`` uses Plex's JWT sign-in; with
 ``--remember`` it keeps the device key, never the token. ``plexpin logout`` revokes what was
 remembered at plex.tv before deleting it.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from typing import TextIO
 
 from ._errors import (
@@ -23,13 +21,12 @@ from ._errors import (
     PlexTvUnreachableError,
 )
 from ._exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NETWORK, EXIT_OK
-from ._flow import PinFlow, Status
 from ._identity import ClientIdentity
-from ._qr import qr_text
 from ._session import LoginSession
 from ._sources import FoundKey, FoundToken, find_device_key, find_token, forget_rejected
 from ._store import DeviceKeyStore, TokenStore
-from ._urls import auth_url, resolve_base_url
+from ._terminal import TerminalProgress, describe, network_trouble, printable
+from ._urls import resolve_base_url
 
 __all__ = ["OFFLINE_GIVE_UP", "UNREACHABLE_GIVE_UP", "run_login", "run_logout"]
 
@@ -41,118 +38,6 @@ UNREACHABLE_GIVE_UP = 15.0
 OFFLINE_GIVE_UP = 60.0
 #: Without a terminal, one countdown line every this many seconds.
 _LINE_EVERY = 10.0
-
-
-def _clock(seconds: int) -> str:
-    minutes, secs = divmod(max(0, seconds), 60)
-    return f"{minutes}:{secs:02d}"
-
-
-def _network_trouble(flow: PinFlow) -> bool:
-    error = flow.error
-    return flow.reconnecting and isinstance(error, PlexPinError) and error.retryable
-
-
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return "unknown error"
-    return f"{type(error).__name__}: {error}"
-
-
-class _Progress:
-    """The ``on_change`` callback: shows each new code once, then a countdown."""
-
-    def __init__(self, out: TextIO, *, product: str, strong: bool, give_up_after: float | None) -> None:
-        self.session: LoginSession | None = None  # set once the session exists
-        self.out = out
-        self.product = product
-        self.strong = strong
-        self.tty = bool(getattr(out, "isatty", lambda: False)())
-        self.give_up_after = give_up_after
-        self.gave_up_offline = False
-        self._shown_code: str | None = None
-        self._last_line = -1e9
-        self._line_open = False
-        self._offline_since: float | None = None
-        self._said_offline = False
-        #: JWT sign-in: called once each time plex.tv refuses the device key.
-        self.on_key_rejected: Callable[[], None] | None = None
-        self._said_rejected = False
-
-    def _write(self, text: str) -> None:
-        self.out.write(text)
-        self.out.flush()
-
-    def _end_line(self) -> None:
-        if self._line_open:
-            self._write("\n")
-            self._line_open = False
-
-    def __call__(self) -> None:
-        if self.session is None:
-            return
-        flow = self.session.flow
-        now = time.monotonic()
-        self._watch_network(flow, now)
-        if flow.key_rejected and not self._said_rejected:
-            self._said_rejected = True
-            self._end_line()
-            self._write("plex.tv no longer accepts this device's key (the device may have been removed "
-                        "under Authorized Devices); sign in with a new code.\n")
-            if self.on_key_rejected is not None:
-                self.on_key_rejected()
-        elif not flow.key_rejected:
-            self._said_rejected = False
-        if flow.status is not Status.WAITING or flow.pin is None:
-            return
-        pin = flow.pin
-        if pin.code != self._shown_code:
-            self._shown_code = pin.code
-            self._show_code(pin.code)
-            self._last_line = -1e9
-        left = self.session.seconds_left()
-        text = f"Waiting for approval… {_clock(left)} left"
-        if flow.reconnecting:
-            text += " (reconnecting)"
-        if self.tty:
-            self._write(f"\r{text}   ")
-            self._line_open = True
-        elif now - self._last_line >= _LINE_EVERY:
-            self._write(text + "\n")
-            self._last_line = now
-
-    def _show_code(self, code: str) -> None:
-        self._end_line()
-        assert self.session is not None
-        url = auth_url(
-            self.session.base_url, code, strong=self.strong,
-            client_identifier=self.session.identity.client_identifier, product=self.product,
-        )
-        lines = ["", "To sign in to Plex, open this link:", f"    {url}"]
-        if not self.strong:
-            lines += ["and enter the code:", "", f"    {code}", ""]
-        lines += ["or scan this QR code with your phone:", "", qr_text(url), ""]
-        self._write("\n".join(lines) + "\n")
-
-    def _watch_network(self, flow: PinFlow, now: float) -> None:
-        assert self.session is not None
-        no_code = flow.status is Status.REQUESTING
-        if _network_trouble(flow) and no_code:
-            if self._offline_since is None:
-                self._offline_since = now
-            if not self._said_offline:
-                self._said_offline = True
-                self._end_line()
-                self._write(f"Cannot reach {self.session.base_url} ({type(flow.error).__name__}); retrying…\n")
-            if self.give_up_after is not None and now - self._offline_since >= self.give_up_after:
-                self.gave_up_offline = True
-                self.session.cancel()
-        else:
-            self._offline_since = None
-            self._said_offline = False
-
-    def finish(self) -> None:
-        self._end_line()
 
 
 def _store_token(store: TokenStore, token: str, identity: ClientIdentity, base_url: str, err: TextIO) -> None:
@@ -186,9 +71,9 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     elif not args.fresh:
         found = find_token(client_identifier=identity.client_identifier, base_url=base_url, store=store)
     request_timeout = 10.0 if args.timeout is None else min(10.0, args.timeout)
-    progress = _Progress(
+    progress = TerminalProgress(
         err, product=identity.product, strong=args.strong,
-        give_up_after=OFFLINE_GIVE_UP if args.timeout is None else None,
+        give_up_after=OFFLINE_GIVE_UP if args.timeout is None else None, countdown_every=_LINE_EVERY,
     )
     session = LoginSession(
         identity, base_url=base_url, strong=args.strong, request_timeout=request_timeout, on_change=progress,
@@ -217,9 +102,9 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         return EXIT_INTERRUPTED
     except TimeoutError:
         progress.finish()
-        if _network_trouble(session.flow):
+        if network_trouble(session.flow):
             err.write(f"Gave up after {args.timeout:g} s: cannot reach {base_url} "
-                      f"({_describe(session.flow.error)}).\n")
+                      f"({describe(session.flow.error)}).\n")
             return EXIT_NETWORK
         err.write(f"Gave up after {args.timeout:g} s without an approval.\n")
         return EXIT_FAILED
@@ -230,7 +115,7 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     except LoginCancelledError:
         progress.finish()
         if progress.gave_up_offline:
-            err.write(f"Gave up: cannot reach {base_url} ({_describe(session.flow.error)}).\n")
+            err.write(f"Gave up: cannot reach {base_url} ({describe(session.flow.error)}).\n")
             return EXIT_NETWORK
         err.write("Sign-in cancelled.\n")
         return EXIT_FAILED
@@ -239,9 +124,9 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         cause = exc.__cause__
         if isinstance(cause, PlexTvUnreachableError):
             err.write(f"Gave up: cannot reach {base_url}; no answer in {cause.waited:.0f} s "
-                      f"({_describe(cause.last_error)}). Check the network connection and try again.\n")
+                      f"({describe(cause.last_error)}). Check the network connection and try again.\n")
             return EXIT_NETWORK
-        err.write(f"Sign-in failed: {_describe(cause)}\n")
+        err.write(f"Sign-in failed: {describe(cause)}\n")
         if isinstance(cause, PlexPinError) and cause.retryable:
             return EXIT_NETWORK
         return EXIT_FAILED
@@ -255,9 +140,9 @@ def run_login(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
                   f"{' (deleted it)' if deleted else ''}; signed in with a code instead.\n")
     who = flow.user.display_name if flow.user is not None else None
     if who is not None:
-        err.write(f"Signed in as {who}.\n")
+        err.write(f"Signed in as {printable(who)}.\n")
     else:
-        err.write(f"Signed in, but the account could not be verified yet ({_describe(flow.error)}).\n")
+        err.write(f"Signed in, but the account could not be verified yet ({describe(flow.error)}).\n")
     if jwt:
         if args.remember:
             _store_device_key(key_store, session, identity, base_url, err, found_key)

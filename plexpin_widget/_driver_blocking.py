@@ -38,9 +38,19 @@ class BlockingDriver:
         if client is not None:
             client.close()
 
-    def run(self, deadline: float | None, *, first_step_only: bool = False) -> None:
+    def run(
+        self,
+        deadline: float | None,
+        *,
+        idle: Callable[[], None] | None = None,
+        idle_every: float = 0.1,
+        first_step_only: bool = False,
+    ) -> None:
         """Run the flow until it settles, ``deadline`` passes (:class:`TimeoutError`), or (with
-        ``first_step_only``) the first request is answered."""
+        ``first_step_only``) the first request is answered.
+
+        ``idle``, if given, is called at least every ``idle_every`` seconds while the flow
+        sleeps: a notebook cell uses it to take the widget's pending clicks meanwhile."""
         shared = self._shared
         while True:
             self._inbox.drain()
@@ -59,11 +69,15 @@ class BlockingDriver:
             if remaining > 0:
                 if first_step_only and not isinstance(action, CreatePin):
                     return
-                pause = min(remaining, tick)
+                full = min(remaining, tick)
                 if deadline is not None:
-                    pause = min(pause, max(0.0, deadline - now))
-                if not self._inbox.wait(pause):
-                    shared.notify()
+                    full = min(full, max(0.0, deadline - now))
+                pause = full if idle is None else min(full, idle_every)
+                woke = self._inbox.wait(pause)
+                if idle is not None:
+                    idle()
+                if not woke and pause >= full:
+                    shared.notify()  # the countdown's next second
                 continue
             step = shared.begin(action)
             result: Any

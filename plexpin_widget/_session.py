@@ -184,11 +184,12 @@ class LoginSession:
         if task is not None and not task.done():
             await asyncio.wait([task])
 
-    def wait(self, timeout: float | None = None) -> str:
+    def wait(self, timeout: float | None = None, *, idle: Callable[[], None] | None = None) -> str:
         """Block until signed in and return the token.
 
         Raises :class:`PinExpiredError`, :class:`LoginCancelledError`,
         :class:`LoginFailedError`, or :class:`TimeoutError` after ``timeout`` seconds.
+        ``idle`` is called every 0.1 s or so while the flow sleeps (see ``BlockingDriver.run``).
         """
         timeout = _validate_timeout(timeout)
         deadline = None if timeout is None else self._clock() + timeout
@@ -198,7 +199,7 @@ class LoginSession:
             if not self._settled.wait(timeout):
                 raise TimeoutError(f"not signed in after {timeout:g} s")
             return self._outcome()
-        self._drive_blocking(deadline)
+        self._drive_blocking(deadline, idle=idle)
         return self._outcome()
 
     async def wait_async(self, timeout: float | None = None) -> str:
@@ -265,14 +266,8 @@ class LoginSession:
         self._notify()
         if self._loop is not None and _running_loop() is self._loop:
             self._ensure_task()
-        elif self._loop is None:
-            # No event loop: do the first step now, so a script can read the code at once.
-            self._drive_blocking(None, first_step_only=True)
-            with self._lock:
-                # A remembered device key that plex.tv refused: the code it falls back to, too.
-                refused = self.flow.key_rejected and self.flow.pin is None
-            if refused:
-                self._drive_blocking(None, first_step_only=True)
+        # With no event loop (a script), nothing is sent yet: wait() drives the flow, so an
+        # observer registered in between sees every change, the first code included.
 
     def _do_retry_now(self) -> None:
         with self._lock:
@@ -355,7 +350,19 @@ class LoginSession:
         assert loop is not None
         self._async.ensure_running(loop)
 
-    def _drive_blocking(self, deadline: float | None, *, first_step_only: bool = False) -> None:
+    def drive_first_request(self) -> None:
+        """Where no loop runs: send the first request now and take its answer (tests use it to
+        get a code without a wait)."""
+        self._drive_blocking(None, first_step_only=True)
+        with self._lock:
+            # A remembered device key that plex.tv refused: the code it falls back to, too.
+            refused = self.flow.key_rejected and self.flow.pin is None
+        if refused:
+            self._drive_blocking(None, first_step_only=True)
+
+    def _drive_blocking(
+        self, deadline: float | None, *, idle: Callable[[], None] | None = None, first_step_only: bool = False
+    ) -> None:
         """Run the flow in this thread (see :meth:`BlockingDriver.run`), then hand it back to
         this thread's loop, if one runs."""
         with self._lock:
@@ -369,7 +376,7 @@ class LoginSession:
         try:
             if started:
                 self._notify()  # observers see "requesting" here too, as after start()
-            self._blocking.run(deadline, first_step_only=first_step_only)
+            self._blocking.run(deadline, idle=idle, first_step_only=first_step_only)
         finally:
             with self._lock:
                 self._blocking_active -= 1

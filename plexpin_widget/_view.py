@@ -42,6 +42,11 @@ __all__ = [
 ]
 
 CSS_PREFIX = "plexpin"
+#: Shown by the buttons while a cell blocks in wait() on a kernel that holds clicks back.
+BUSY_NOTE = (
+    "This cell is waiting in <code>login.wait()</code>, so the kernel is busy and the buttons may "
+    "not respond until it ends. To stop waiting, interrupt the kernel (■); the login goes on."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +71,8 @@ class ViewState:
     unreachable: bool = False
     #: "Remember me" is offered (not in an app served to many viewers).
     offer_remember: bool = True
+    #: A cell blocks in ``wait()`` and the kernel cannot take clicks meanwhile (ipykernel 7).
+    busy: bool = False
 
 
 def describe_error(error: BaseException | None, *, retrying: bool) -> str:
@@ -285,6 +292,7 @@ class LoginView:
         self.restart_button = widgets.Button(description="Get a new code", button_style="primary")
         self.retry_button = widgets.Button(description="Try again now", button_style="")
         self.buttons = widgets.HBox([self.retry_button, self.cancel_button, self.restart_button])
+        self.busy = widgets.HTML()
         self.remember_box = widgets.Checkbox(value=False, description="Remember me on this computer", indent=False)
         self.signout_button = widgets.Button(description="Sign out", button_style="")
         self.footer = widgets.HBox([self.remember_box, self.signout_button])
@@ -293,13 +301,13 @@ class LoginView:
         self.qr.layout.width = "180px"
         self.qr.layout.height = "180px"
         self.progress.layout.width = "260px"
-        left = widgets.VBox([self.code, self.link, self.progress, self.status, self.error, self.buttons])
+        left = widgets.VBox([self.code, self.link, self.progress, self.status, self.error, self.buttons, self.busy])
         left.layout.justify_content = "center"
         self.body = widgets.HBox([self.qr, left])
         self.body.layout.align_items = "center"
         self.body.layout.grid_gap = "16px"
         self.children: list[widgets.Widget] = [self.title, self.body, self.signed_in, self.footer, self.notice]
-        for name in ("title", "code", "qr", "link", "progress", "status", "error", "signed_in", "buttons", "body"):
+        for name in ("title", "code", "qr", "link", "progress", "status", "error", "signed_in", "buttons", "busy", "body"):
             getattr(self, name).add_class(f"{CSS_PREFIX}-{name.replace('_', '-')}")
         self.cancel_button.add_class(f"{CSS_PREFIX}-cancel")
         self.restart_button.add_class(f"{CSS_PREFIX}-restart")
@@ -358,6 +366,9 @@ class LoginView:
         _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
+        busy = state.busy and state.status in ("requesting", "waiting")
+        _set(self.busy, f"<small>{BUSY_NOTE}</small>" if busy else "")
+        _show(self.busy, busy)
 
     def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
         if self.progress.max != lifetime:

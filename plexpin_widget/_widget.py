@@ -8,9 +8,11 @@ in the kernel, so they cannot end up in a saved notebook.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -18,11 +20,14 @@ import traitlets
 
 from ._errors import ConfigurationError, LoginError
 from ._flow import Status, validate_poll_interval
+from ._hosts import Host, detect_host
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
 from ._models import Pin, PlexResource, PlexUser
 from ._session import LoginSession
+from ._kernel_events import BlockingUiEvents, await_with_ui_events, ipykernel_major, ui_events_work
 from ._sources import TOKEN_ENV, FoundKey, FoundToken, check_token_text, find_device_key, find_token, forget_rejected
 from ._store import DeviceKeyStore, TokenStore
+from ._terminal import TerminalProgress
 from ._timeouts import check_request_timeout
 from ._urls import auth_url as build_auth_url
 from ._urls import resolve_base_url
@@ -39,6 +44,9 @@ from ._view import (
 __all__ = ["PlexPinLogin"]
 
 _STATUSES = tuple(status.value for status in Status)
+# The box's own look may be set as for any ipywidgets box (layout=Layout(width="500px")); any
+# other keyword is a mistake and raises, as it would for a Python function.
+_BOX_KEYWORDS = ("layout", "box_style", "tabbable", "tooltip")
 _WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -107,6 +115,7 @@ class PlexPinLogin(widgets.VBox):
         jwt: bool = False,
         **kwargs: Any,
     ) -> None:
+        _check_keywords(kwargs)
         product = validate_product(product)
         poll_interval = validate_poll_interval(poll_interval)
         if not isinstance(remember, bool):
@@ -145,6 +154,9 @@ class PlexPinLogin(widgets.VBox):
         self._rejection_seen = False
         self._signed_out = False
         self._last_status = Status.IDLE
+        self._terminal: TerminalProgress | None = None  # made by the first wait with no widget seen
+        self._terminal_live = False
+        self._busy = False  # a blocking wait holds the kernel (ipykernel 7): say so by the buttons
         self._pulled: tuple[Any, ...] | None = None
         self._session = LoginSession(
             identity,
@@ -324,12 +336,65 @@ class PlexPinLogin(widgets.VBox):
     def wait(self, timeout: float | None = None) -> str:
         """Block until signed in and return the token. Works in scripts and in notebook cells
         (the widget keeps updating meanwhile). Raises :class:`PinExpiredError`,
-        :class:`LoginCancelledError`, :class:`LoginFailedError` or :class:`TimeoutError`."""
-        return self._session.wait(timeout)
+        :class:`LoginCancelledError`, :class:`LoginFailedError` or :class:`TimeoutError`.
+
+        Where no widget front end shows the login (a script, terminal IPython, a kernel run by
+        nbclient or papermill), the code, the link and a QR code are written to stderr once,
+        and then how the login ends. In a notebook on ipykernel 6 the buttons keep working
+        while the cell waits; on ipykernel 7 the widget says that the cell is busy and that
+        interrupting the kernel (■) stops the wait (the login goes on polling).
+        """
+        with self._waiting(blocking=True) as ui_events:
+            return self._session.wait(timeout, idle=ui_events)
 
     async def wait_async(self, timeout: float | None = None) -> str:
-        """Await the sign-in and return the token; same errors as :meth:`wait`."""
-        return await self._session.wait_async(timeout)
+        """Await the sign-in and return the token; same errors and terminal output as
+        :meth:`wait`. The buttons keep working while the cell awaits, on ipykernel 6 and 7."""
+        with self._waiting(blocking=False) as ui_events:
+            if ui_events is not None:
+                return await await_with_ui_events(self._session.wait_async(timeout))
+            return await self._session.wait_async(timeout)
+
+    @contextlib.contextmanager
+    def _waiting(self, *, blocking: bool) -> Iterator[Any]:
+        """Around a wait: terminal output where no widget is seen, and in a notebook either a
+        way to take clicks meanwhile (yielded) or a note that the cell is busy."""
+        host = detect_host()
+        if not host.shows_widgets:
+            if self._terminal is None:
+                self._terminal = TerminalProgress(
+                    sys.stderr, product=self._product, strong=self._strong,
+                    countdown_every=None, report_status=True,
+                )
+            self._terminal.out = sys.stderr
+            self._terminal_live = True
+            try:
+                self._pull_state()  # what is known already (the code, if it exists) shows now
+                yield None
+            finally:
+                self._terminal_live = False
+                self._terminal.finish()
+            return
+        if host is Host.MARIMO or ipykernel_major() is None:
+            yield None
+            return
+        if ui_events_work():
+            if not blocking:
+                yield True
+                return
+            with BlockingUiEvents() as ui_events:
+                yield ui_events
+            return
+        if not blocking:
+            yield None
+            return
+        self._busy = True
+        self._render()
+        try:
+            yield None
+        finally:
+            self._busy = False
+            self._render()
 
     def close(self) -> None:
         """Stop all work and close the widget and its parts."""
@@ -507,6 +572,7 @@ class PlexPinLogin(widgets.VBox):
             if seconds_left != self.seconds_left:
                 self.seconds_left = seconds_left
                 self._render()  # the view redraws only the countdown
+            self._tell_terminal()
             return
         self._pulled = pulled
         live = status is Status.WAITING and pin is not None
@@ -524,6 +590,13 @@ class PlexPinLogin(widgets.VBox):
                 self.set_trait("token", flow.token)
         self._sync_remembered()
         self._render()
+        self._tell_terminal()
+
+    def _tell_terminal(self) -> None:
+        """While a wait writes to the terminal (no widget is seen), pass each change on."""
+        if self._terminal_live and self._terminal is not None:
+            self._terminal.session = self._session
+            self._terminal()
 
     def _auth_url_for(self, pin: Pin | None) -> str:
         if pin is None:
@@ -567,6 +640,7 @@ class PlexPinLogin(widgets.VBox):
             offer_remember=not self._shared_app,
             notice=self.notice,
             signed_out=self._signed_out,
+            busy=self._busy,
             unreachable=flow.unreachable,
         )
 
@@ -631,6 +705,30 @@ class PlexPinLogin(widgets.VBox):
         # Widget.close() sets the instance's _repr_mimebundle_ to None; a closed login still
         # shows its text/HTML fallback, so use the class's method.
         display(type(self)._repr_mimebundle_(self), raw=True)
+
+
+def _check_keywords(kwargs: dict[str, Any]) -> None:
+    """Raise ``TypeError`` for keywords neither ``PlexPinLogin`` nor its box takes."""
+    import difflib
+    import inspect
+
+    box_keywords = {name for name in _BOX_KEYWORDS if widgets.VBox.class_traits().get(name) is not None}
+    unknown = [name for name in kwargs if name not in box_keywords]
+    if not unknown:
+        return
+    known = [
+        name for name, parameter in inspect.signature(PlexPinLogin.__init__).parameters.items()
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) and name != "self"
+    ] + sorted(box_keywords)
+    def named(name: str) -> str:
+        close = difflib.get_close_matches(name, known, 1)
+        return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+
+    if len(unknown) == 1:
+        message = f"PlexPinLogin() got an unexpected keyword argument {named(unknown[0])}"
+    else:
+        message = "PlexPinLogin() got unexpected keyword arguments " + ", ".join(map(named, unknown))
+    raise TypeError(message)
 
 
 def _lifetime(pin: Pin) -> int:

@@ -56,17 +56,24 @@ def emu() -> Any:
 
 @pytest.fixture
 def make_login(emu: Any, private_config: Path) -> Iterator[Callable[..., Any]]:
-    """Build PlexPinLogin widgets talking to ``emu`` in-process; all are closed afterwards."""
+    """Build PlexPinLogin widgets talking to ``emu`` in-process; all are closed afterwards.
+
+    Where no event loop runs (a plain test function), the constructor sends nothing, as in a
+    script; ``first_request=True`` (the default) then sends the first request before returning,
+    so the login shows a code (or whatever the answer brought) as it would between cells."""
     from plexpin_widget import PlexPinLogin
+    from plexpin_widget._session import _running_loop
 
     made: list[Any] = []
 
-    def make(**kwargs: Any) -> Any:
+    def make(*, first_request: bool = True, **kwargs: Any) -> Any:
         kwargs.setdefault("product", "Test login")
         kwargs.setdefault("poll_interval", FAST_POLL)
         kwargs.setdefault("transport", emu.transport())
         login = PlexPinLogin(**kwargs)
         made.append(login)
+        if first_request and _running_loop() is None and login.status == "requesting":
+            login._session.drive_first_request()
         return login
 
     yield make

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 #: The identity headers every request to plex.tv must carry (reference §3).
 IDENTITY_HEADERS = (
@@ -34,6 +35,18 @@ async def apoll_until(condition: Callable[[], object], timeout: float = 5.0, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s")
         await asyncio.sleep(0.005)
+
+
+def point_plexapi_at(monkeypatch: Any, base_url: str) -> None:
+    """Point python-plexapi's hard-coded plex.tv URLs (``plexapi_urls``) at ``base_url``."""
+    from plexapi import myplex
+
+    from plexpin_widget.emulator import plexapi_urls
+
+    for name, url in plexapi_urls(base_url).items():
+        class_name, attribute = name.split(".")
+        # CHECKPINS exists only in some python-plexapi versions; newer ones derive it from PINS.
+        monkeypatch.setattr(getattr(myplex, class_name), attribute, url, raising=attribute != "CHECKPINS")
 
 
 def forbid_httpx_client_layer(monkeypatch: object) -> None:

@@ -15,6 +15,7 @@ import os
 import queue
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -97,16 +98,23 @@ class KernelSession:
 
     # ----------------------------------------------------------------- running cells
 
-    def submit(self, code: str, subshell_id: str | None = None) -> str:
-        """Send a cell (to a subshell, if given) and return its msg_id without waiting for it."""
-        if subshell_id is None:
+    def submit(self, code: str, subshell_id: str | None = None, *, as_browser: bool = False) -> str:
+        """Send a cell (to a subshell, if given) and return its msg_id without waiting for it.
+
+        ``as_browser`` gives the request a plain-UUID message id, as the browser front ends
+        make them: the kernel then takes its client for a widget front end (see
+        ``plexpin_widget._hosts``), where jupyter_client's own ids mark a headless client."""
+        if subshell_id is None and not as_browser:
             return self.kc.execute(code, store_history=False, allow_stdin=False)
         content = {
             "code": code, "silent": False, "store_history": False,
             "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
         }
         msg = self.kc.session.msg("execute_request", content)
-        msg["header"]["subshell_id"] = subshell_id
+        if as_browser:
+            msg["header"]["msg_id"] = msg["msg_id"] = str(uuid.uuid4())
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
         self.kc.shell_channel.send(msg)
         return str(msg["header"]["msg_id"])
 
@@ -125,10 +133,12 @@ class KernelSession:
             self._replies[msg["parent_header"].get("msg_id")] = msg
         return self._replies.pop(msg_id)
 
-    def execute(self, code: str, timeout: float = 30.0, subshell_id: str | None = None) -> CellResult:
+    def execute(
+        self, code: str, timeout: float = 30.0, subshell_id: str | None = None, *, as_browser: bool = False
+    ) -> CellResult:
         """Run a cell to the end (its reply and its IOPub ``idle``); raise if it failed."""
         started = time.monotonic()
-        msg_id = self.submit(code, subshell_id)
+        msg_id = self.submit(code, subshell_id, as_browser=as_browser)
         reply = self.wait_reply(msg_id, timeout)
         reply_after = time.monotonic() - started
         return self.finish(msg_id, reply, reply_after, timeout)
@@ -188,6 +198,11 @@ class KernelSession:
             if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
                 return str(reply["content"]["subshell_id"])
         raise KernelError("no create_subshell_reply")
+
+    def set_state(self, model_id: str, **state: Any) -> None:
+        """Send the message a front end sends when a person changes a control (a checkbox)."""
+        content = {"comm_id": model_id, "data": {"method": "update", "state": state, "buffer_paths": []}}
+        self.kc.shell_channel.send(self.kc.session.msg("comm_msg", content))
 
     def click(self, button_model_id: str, subshell_id: str | None = None) -> None:
         """Send the message a front end sends when a Button is clicked.

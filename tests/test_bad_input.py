@@ -200,6 +200,27 @@ def test_widget_refuses_a_non_bool_remember(value: Any) -> None:
     _assert_names(excinfo, "remember", "")
 
 
+def test_an_unknown_keyword_raises_type_error_like_a_function_with_a_hint() -> None:
+    with pytest.raises(TypeError) as excinfo:
+        PlexPinLogin(remeber=True, autostart=False)
+    assert str(excinfo.value) == (
+        "PlexPinLogin() got an unexpected keyword argument 'remeber' (did you mean 'remember'?)"
+    )
+    with pytest.raises(TypeError, match=r"^PlexPinLogin\(\) got unexpected keyword arguments 'prodcut' "
+                       r"\(did you mean 'product'\?\), 'xyzzy'$"):
+        PlexPinLogin(prodcut="x", xyzzy=1, autostart=False)
+
+
+def test_the_box_keywords_still_work() -> None:
+    login = PlexPinLogin(layout=ipywidgets.Layout(width="500px"), box_style="info", autostart=False)
+    try:
+        assert login.layout.width == "500px" and login.box_style == "info"
+    finally:
+        login.close()
+    with pytest.raises(TypeError, match="'children'"):
+        PlexPinLogin(children=[], autostart=False)  # the parts are the login's own
+
+
 # --------------------------------------------------------------------------- wait()
 
 WAIT_TIMEOUTS = [(-1, "negative"), (-0.01, "negative"), (math.nan, "number"), ("5", "number"), (True, "number")]

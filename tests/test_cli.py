@@ -367,13 +367,13 @@ class _Terminal(io.StringIO):
 
 @pytest.mark.parametrize("tty", [True, False])
 def test_countdown_rewrites_a_tty_line_and_rations_plain_lines(tty: bool, cli_env: dict[str, str]) -> None:
-    from plexpin_widget._cli_login import _Progress
+    from plexpin_widget._terminal import TerminalProgress
     from plexpin_widget._session import LoginSession
     from plexpin_widget._identity import ClientIdentity
 
     emu = PlexTvEmulator()
     err = _Terminal(tty)
-    progress = _Progress(err, product="CLI test", strong=False, give_up_after=None)
+    progress = TerminalProgress(err, product="CLI test", strong=False, give_up_after=None)
     redraws = 0
 
     def on_change() -> None:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator, plexapi_urls
+from helpers import point_plexapi_at
+from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 
 myplex = pytest.importorskip("plexapi.myplex")
 
@@ -27,11 +28,7 @@ def emu() -> PlexTvEmulator:
 @pytest.fixture
 def server(emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     with EmulatorServer(emu) as running:
-        for name, url in plexapi_urls(running.url).items():
-            class_name, attribute = name.split(".")
-            # CHECKPINS exists only in some python-plexapi versions; newer ones derive it from PINS.
-            owner = getattr(myplex, class_name)
-            monkeypatch.setattr(owner, attribute, url, raising=attribute != "CHECKPINS")
+        point_plexapi_at(monkeypatch, running.url)
         # plexapi sleeps POLLINTERVAL seconds between checks; keep the test quick.
         monkeypatch.setattr(myplex.MyPlexPinLogin, "POLLINTERVAL", 0.05)
         yield running

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from plexpin_widget import _jwk
-from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator, plexapi_urls
+from helpers import point_plexapi_at
+from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 
 myplex = pytest.importorskip("plexapi.myplex")
 from plexapi.exceptions import BadRequest, Unauthorized  # noqa: E402
@@ -33,9 +34,7 @@ def emu() -> PlexTvEmulator:
 @pytest.fixture
 def server(emu: PlexTvEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     with EmulatorServer(emu) as running:
-        for name, url in plexapi_urls(running.url).items():
-            class_name, attribute = name.split(".")
-            monkeypatch.setattr(getattr(myplex, class_name), attribute, url, raising=attribute != "CHECKPINS")
+        point_plexapi_at(monkeypatch, running.url)
         monkeypatch.setattr(myplex.MyPlexJWTLogin, "POLLINTERVAL", 0.05)
         yield running
 

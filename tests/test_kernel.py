@@ -68,6 +68,18 @@ def kernel(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> 
         session.shutdown()
 
 
+@pytest.fixture(scope="module")
+def kernel_major(kernel: KernelSession) -> int:
+    """The kernel's ipykernel major version (6 in dev.py's step 3 venv, 7 in the main venv)."""
+    return int(kernel.execute("import ipykernel\nprint(ipykernel.version_info[0])").stdout.strip())
+
+
+@pytest.fixture
+def subshells(kernel_major: int) -> None:
+    if kernel_major < 7:
+        pytest.skip("kernel subshells (JEP 91) exist from ipykernel 7 on; this kernel is ipykernel 6")
+
+
 @pytest.fixture(autouse=True)
 def _clean_emulator(emu: PlexTvEmulator) -> None:
     emu.faults.clear()
@@ -185,6 +197,7 @@ def test_blocking_wait_in_a_cell_returns_and_updates_stream(kernel: KernelSessio
 
 
 
+@pytest.mark.usefixtures("subshells")
 def test_a_click_on_a_subshell_thread_ends_a_blocking_wait(kernel: KernelSession) -> None:
     """With subshells a callback can run on another thread while a cell blocks in wait()
     (a subshell console, or comms routed to a subshell): the click must reach the blocked driver."""
@@ -219,6 +232,7 @@ def test_a_click_on_a_subshell_thread_ends_a_blocking_wait(kernel: KernelSession
     close_login(kernel, "login_e")
 
 
+@pytest.mark.usefixtures("subshells")
 def test_clicks_are_applied_on_the_main_thread(kernel: KernelSession) -> None:
     model_id = new_login(kernel, "login_f")
     kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
@@ -262,3 +276,82 @@ def test_interrupting_a_blocking_wait_leaves_the_widget_polling(kernel: KernelSe
     kernel.wait_model(model_id, lambda s: s.get("status") == "authorized", timeout=10)
     assert_token_never_sent(kernel, token)
     close_login(kernel, "login_i")
+
+
+# --------------------------------------------------------------------------- clicks while a cell waits
+#
+# The cells below are sent as a browser sends them (a plain-UUID message id), so the kernel
+# takes its client for a widget front end and shows no terminal output (see _hosts.py). The
+# clicks are the comm messages a front end sends. Under ipykernel 6 (dev.py's step 3 venv) the
+# waits take them through jupyter-ui-poll; under ipykernel 7 (the main venv) an awaiting cell
+# gets them from the kernel itself, and a blocking one says by the buttons that it is busy.
+
+
+def start_waiting(kernel: KernelSession, name: str, call: str) -> str:
+    """Start a browser-sent cell that waits on login ``name``; returns its msg_id once it waits."""
+    msg_id = kernel.submit(
+        "print('entering wait', flush=True)\n"
+        "try:\n"
+        f"    {call}\n"
+        "except Exception as exc:\n"
+        "    print('raised', type(exc).__name__)\n",
+        as_browser=True,
+    )
+    kernel.read_until(
+        lambda m: m["msg_type"] == "stream"
+        and m["parent_header"].get("msg_id") == msg_id
+        and "entering wait" in m["content"]["text"],
+        timeout=10,
+    )
+    return msg_id
+
+
+@pytest.mark.parametrize("call", ["await login_w.wait_async(timeout=60)", "login_w.wait(timeout=60)"])
+def test_cancel_clicked_through_the_comm_while_a_cell_waits(
+    kernel: KernelSession, kernel_major: int, call: str
+) -> None:
+    model_id = new_login(kernel, "login_w")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    msg_id = start_waiting(kernel, "login_w", call)
+    busy_id = kernel.find_part(model_id, "plexpin-busy")
+    blocking_on_7 = kernel_major >= 7 and "wait_async" not in call
+    if blocking_on_7:
+        # The kernel holds the click back while the cell blocks; the widget says so meanwhile.
+        kernel.wait_model(busy_id, lambda s: "interrupt the kernel" in s.get("value", ""), timeout=10)
+    kernel.click(kernel.find_part(model_id, "plexpin-cancel"))
+    if blocking_on_7:
+        kernel.km.interrupt_kernel()
+        reply = kernel.wait_reply(msg_id)
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        kernel.wait_model(model_id, lambda s: s.get("status") == "cancelled", timeout=10)
+        assert kernel.update_index(busy_id, "value", "") < kernel.idle_index(msg_id), "the note went with the wait"
+        assert kernel.idle_index(msg_id) < kernel.update_index(model_id, "status", "cancelled")
+    else:
+        kernel.wait_model(model_id, lambda s: s.get("status") == "cancelled", timeout=10)
+        cell = kernel.finish(msg_id, kernel.wait_reply(msg_id), 0.0)
+        assert kernel.update_index(model_id, "status", "cancelled") < kernel.idle_index(msg_id), (
+            "the click was handled while the cell still waited"
+        )
+        assert cell.stdout.split()[-2:] == ["raised", "LoginCancelledError"]
+        assert kernel.models[busy_id].get("value", "") == "", "no busy note where clicks work"
+    own = [m for m in kernel.iopub if m["parent_header"].get("msg_id") == msg_id]
+    assert "To sign in to Plex" not in json.dumps(own, default=str), "no terminal output under a front end"
+    close_login(kernel, "login_w")
+
+
+def test_remember_and_a_new_code_while_a_cell_awaits(kernel: KernelSession, kernel_major: int) -> None:
+    model_id = new_login(kernel, "login_r")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    first_code = kernel.models[model_id]["code"]
+    msg_id = start_waiting(kernel, "login_r", "await login_r.wait_async(timeout=60)")
+    kernel.set_state(kernel.find_part(model_id, "plexpin-remember"), value=True)
+    kernel.click(kernel.find_part(model_id, "plexpin-restart"))
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting" and s.get("code") not in ("", first_code),
+                      timeout=10)
+    kernel.click(kernel.find_part(model_id, "plexpin-cancel"))
+    cell = kernel.finish(msg_id, kernel.wait_reply(msg_id), 0.0)
+    assert kernel.update_index(model_id, "status", "cancelled") < kernel.idle_index(msg_id)
+    assert cell.stdout.split()[-2:] == ["raised", "LoginCancelledError"]
+    check = kernel.execute("print(login_r.remember)")
+    assert check.stdout.strip() == "True", "the ticked box reached the login while the cell waited"
+    close_login(kernel, "login_r")

@@ -508,10 +508,12 @@ def test_blocking_wait_refuses_an_async_only_transport_instead_of_reaching_plex_
     emu: PlexTvEmulator,
 ) -> None:
     transport = _AsyncOnlyTransport(emu.transport())
-    # No loop here, so the constructor's first step is already blocking and must not fall back
-    # to httpx's default transport (which would talk to the real plex.tv).
+    # No loop here, so the first step is blocking and must not fall back to httpx's default
+    # transport (which would talk to the real plex.tv).
     login = PlexPinLogin(product="Session tests", poll_interval=POLL, transport=transport)
     try:
+        assert login.status == "requesting" and emu.request_log() == [], "the constructor sends nothing"
+        login._session.drive_first_request()
         assert login.status == "error"
         assert "transport" in login.error or "asyncio" in login.error
         with pytest.raises(PlexPinError) as failure:

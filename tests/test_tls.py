@@ -212,7 +212,8 @@ def test_widget_stops_with_a_clear_sentence_on_an_untrusted_certificate(
     monkeypatch.delenv("PLEX_TOKEN", raising=False)
     login = PlexPinLogin(product="TLS test", base_url=tls_server, client_identifier="tls-test")
     try:
-        # No event loop here: the constructor made the first request itself.
+        # No event loop here: the first request is made now, in this thread.
+        login._session.drive_first_request()
         assert login.status == "error", "a certificate failure is not retried forever"
         assert "certificate could not be verified" in login.error
         with pytest.raises(PlexPinError) as excinfo:

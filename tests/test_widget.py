@@ -138,6 +138,7 @@ def test_progress_counts_down_to_expiry() -> None:
     emu = PlexTvEmulator(short_lifetime=3)
     login = PlexPinLogin(product="Countdown", poll_interval=POLL, transport=emu.transport())
     try:
+        login._session.drive_first_request()  # the code, as a script's wait() would fetch it
         progress = part(login, "progress")
         steps: list[tuple[int, int, int]] = [(login.seconds_left, progress.value, progress.max)]
         progress.observe(
@@ -264,6 +265,8 @@ def test_clicking_cancel_then_get_a_new_code(make_login: Any, emu: PlexTvEmulato
     part(login, "cancel").click()
     assert login.status == "cancelled"
     part(login, "restart").click()
+    assert login.status == "requesting", "with no loop running, the new code is fetched by wait()"
+    login._session.drive_first_request()
     assert login.status == "waiting" and login.pin.id != first.id
     assert part(login, "qr").value == qr_png(login.auth_url), "the QR shows the new code"
     emu.claim(pin_id=login.pin.id)

@@ -37,6 +37,7 @@ def signed_in(emu: PlexTvEmulator, caplog: pytest.LogCaptureFixture) -> Iterator
     caplog.set_level(logging.DEBUG)
     token = emu.add_account(username="secret-keeper", token="TOKEN-must-stay-in-kernel-42")
     login = PlexPinLogin(product="Secrecy", poll_interval=POLL, transport=emu.transport())
+    login._session.drive_first_request()  # no loop runs: nothing is sent before this
     emu.claim(pin_id=login.pin.id, token=token)
     assert login.wait(timeout=10) == token and login.user is not None
     yield login, token
@@ -181,6 +182,7 @@ def test_unverified_sign_in_says_so_without_the_token(emu: PlexTvEmulator, caplo
     caplog.set_level(logging.DEBUG)
     emu.faults.add("status", path_prefix="/api/v2/user", status=500, count=None)
     login = PlexPinLogin(product="Secrecy", poll_interval=POLL, transport=emu.transport())
+    login._session.drive_first_request()  # no loop runs: nothing is sent before this
     try:
         token = emu.claim(pin_id=login.pin.id)
         assert login.wait(timeout=10) == token

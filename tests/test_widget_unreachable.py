@@ -68,7 +68,8 @@ def test_try_again_now_wakes_a_blocking_wait(emu: PlexTvEmulator) -> None:
 
     identity = ClientIdentity.create(product="test", client_identifier="unreachable-test")
     session = LoginSession(identity, poll_interval=SLOW_POLL, transport=emu.transport(), on_change=on_change)
-    session.start()  # no event loop: the first request is made (and fails) right here
+    session.start()  # no event loop: nothing is sent until a wait drives the flow
+    session.drive_first_request()  # the first request is made (and fails) right here
     assert session.flow.unreachable and session.seconds_until_retry() > 10
 
     def plex_tv_comes_back() -> None:

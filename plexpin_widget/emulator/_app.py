@@ -63,6 +63,34 @@ def _reason(status: int) -> str:
         return "Error"
 
 
+#: Plex's code for "too many requests", seen when minting JWTs (reference §2.9).
+NONCE_RATE_LIMIT_CODE = 1003
+
+
+def _check_rate_limit(name: str, value: tuple[int, float] | None) -> tuple[int, float] | None:
+    if value is None:
+        return None
+    max_requests, per_seconds = value
+    if int(max_requests) < 1 or not float(per_seconds) > 0:
+        raise ValueError(f"{name} must be (max_requests >= 1, per_seconds > 0)")
+    return int(max_requests), float(per_seconds)
+
+
+def _over_limit(
+    windows: dict[str | None, collections.deque[float]], limit: tuple[int, float], client: str | None, now: float
+) -> int | None:
+    """Seconds to wait when ``client`` is over ``limit`` (``None``: let it through, and count it)."""
+    most, per = limit
+    window = windows.setdefault(client, collections.deque())
+    while window and window[0] <= now - per:
+        window.popleft()
+    if len(window) >= most:
+        # Refused requests do not count, so a client that waits Retry-After gets through.
+        return max(1, math.ceil(window[0] + per - now))
+    window.append(now)
+    return None
+
+
 def _check_lifetime(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a whole number of seconds >= 1, not {value!r}")
@@ -77,7 +105,9 @@ class PlexTvEmulator:
     many ``/api/`` requests within ``per_seconds``; ``public_url`` is the base of each pin's
     ``qr`` link (default: whatever host the request used); ``clock`` lets several emulators
     share one :class:`Clock`; ``username`` names the demo account that approves pins;
-    ``jwt_lifetime`` is the lifetime in seconds of the Plex JWTs it issues (7 days).
+    ``jwt_lifetime`` is the lifetime in seconds of the Plex JWTs it issues (7 days);
+    ``nonce_rate_limit`` ``(max_requests, per_seconds)`` answers ``/api/v2/auth/nonce`` with
+    429 (Plex code 1003, ``Retry-After``) past that many nonces per client identifier.
 
     Serve it with :meth:`transport` (in-process httpx) or ``EmulatorServer`` (loopback HTTP).
     """
@@ -93,15 +123,12 @@ class PlexTvEmulator:
         username: str = "demo",
         log_limit: int = 100_000,
         jwt_lifetime: int = DEFAULT_JWT_LIFETIME,
+        nonce_rate_limit: tuple[int, float] | None = None,
     ) -> None:
-        if rate_limit is not None:
-            max_requests, per_seconds = rate_limit
-            if int(max_requests) < 1 or not float(per_seconds) > 0:
-                raise ValueError("rate_limit must be (max_requests >= 1, per_seconds > 0)")
-            rate_limit = (int(max_requests), float(per_seconds))
         self._clock: Clock = clock if clock is not None else Clock()
         self.faults: Faults = Faults()
-        self.rate_limit = rate_limit
+        self.rate_limit = _check_rate_limit("rate_limit", rate_limit)
+        self.nonce_rate_limit = _check_rate_limit("nonce_rate_limit", nonce_rate_limit)
         self._lock = threading.RLock()
         self._core = PlexTv(
             clock=self._clock,
@@ -115,6 +142,7 @@ class PlexTvEmulator:
         self._log_by_client: dict[str | None, collections.deque[LoggedRequest]] = {}
         self._log_limit = log_limit
         self._windows: dict[str | None, collections.deque[float]] = {}
+        self._nonce_windows: dict[str | None, collections.deque[float]] = {}
 
     def __repr__(self) -> str:
         return f"<PlexTvEmulator pins={len(self._core.pins)} username={self.username!r}>"
@@ -170,19 +198,22 @@ class PlexTvEmulator:
         return EmulatorTransport(self)
 
     def _rate_limited(self, request: EmulatorRequest, client: str | None, now: float) -> EmulatorResponse | None:
-        if self.rate_limit is None or not request.route_path.startswith("/api/"):
+        if not request.route_path.startswith("/api/"):
             return None
-        limit, per = self.rate_limit
-        window = self._windows.setdefault(client, collections.deque())
-        while window and window[0] <= now - per:
-            window.popleft()
-        if len(window) >= limit:
-            # Refused requests do not count, so a client that waits Retry-After gets through.
-            wait = max(1, math.ceil(window[0] + per - now))
+        if request.route_path == "/api/v2/auth/nonce" and self.nonce_rate_limit is not None:
+            # plex.tv documents that nonce requests are rate-limited; the body follows CL's 1003 (§2.5).
+            wait = _over_limit(self._nonce_windows, self.nonce_rate_limit, client, now)
+            if wait is not None:
+                return error_response(
+                    request, 429, NONCE_RATE_LIMIT_CODE, "too many requests", headers=[("Retry-After", str(wait))]
+                )
+        if self.rate_limit is None:
+            return None
+        wait = _over_limit(self._windows, self.rate_limit, client, now)
+        if wait is not None:
             return error_response(
                 request, 429, RATE_LIMIT_CODE, "Too Many Requests", headers=[("Retry-After", str(wait))]
             )
-        window.append(now)
         return None
 
     def _respond(self, request: EmulatorRequest, fault: Fault | None) -> EmulatorResponse:
@@ -428,6 +459,7 @@ class PlexTvEmulator:
             self._log.clear()
             self._log_by_client.clear()
             self._windows.clear()
+            self._nonce_windows.clear()
             reset_clock = getattr(self.clock, "reset", None)
             if callable(reset_clock):
                 reset_clock()

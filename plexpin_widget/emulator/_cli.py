@@ -70,6 +70,14 @@ def build_parser(prog: str = "python -m plexpin_widget.emulator") -> argparse.Ar
         help="answer 429 when one client identifier sends more than N requests in S seconds",
     )
     parser.add_argument("--public-url", default=None, help="base URL put in each pin's qr link")
+    parser.add_argument(
+        "--jwt-lifetime", type=_lifetime, default=7 * 86_400, metavar="S",
+        help="lifetime of the Plex JWTs it issues (default 604800, 7 days)",
+    )
+    parser.add_argument(
+        "--pms-accept-jwt", action="store_true",
+        help="let the media server stand-in accept Plex JWTs (by default it answers them 401, as real servers did)",
+    )
     return parser
 
 
@@ -83,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         public_url=args.public_url,
         username=args.username,
+        jwt_lifetime=args.jwt_lifetime,
     )
     if args.auto_claim is not None:
         emulator.auto_claim(args.auto_claim)
@@ -93,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"plex.tv emulator: cannot listen on {args.host}:{args.port}: {exc}\n")
         return 1
     # The demo account's "Demo Server": a media server stand-in on loopback, on a port of its own.
-    media_server = PlexMediaServerEmulator(emulator).server(_loopback(args.host))
+    media_server = PlexMediaServerEmulator(emulator, accept_jwt=args.pms_accept_jwt).server(_loopback(args.host))
     try:
         media_server.start()
     except OSError as exc:
