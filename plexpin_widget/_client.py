@@ -53,8 +53,9 @@ _DEVICE_JWT_PARAM = re.compile(r"(deviceJWT=)[^&\s\"']+")
 
 
 class _RedactDeviceJwt(logging.Filter):
-    """httpx logs every request's URL (at INFO); a pin check's URL carries the signed device
-    JWT, which could be exchanged for the Plex JWT within its 5 minutes. Blank it out."""
+    """httpx's client layer logs each request's URL at INFO. Our own requests skip that layer,
+    but a pin check's URL carries the signed device JWT (good for the Plex JWT within its 5
+    minutes), so any such line that does get logged has it blanked out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args

@@ -171,3 +171,15 @@ async def test_the_async_client_has_the_same_calls() -> None:
         await c.sign_out("tok")
         assert (await c.create_pin(jwk=JWK)).id == 7
         assert (await c.check_pin(7, device_jwt=DEVICE_JWT)).id == 7
+
+
+def test_httpx_request_logs_never_show_a_device_jwt(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import plexpin_widget._client  # noqa: F401 (installs the filter)
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    url = httpx.URL("http://127.0.0.1:9/api/v2/pins/7", params={"deviceJWT": DEVICE_JWT, "x": "1"})
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s %d %s"', "GET", url, "HTTP/1.1", 200, "OK")
+    [record] = [r for r in caplog.records if r.name == "httpx"]
+    assert DEVICE_JWT not in record.getMessage() and "deviceJWT=[redacted]&x=1" in record.getMessage()

@@ -158,7 +158,7 @@ class PlexMediaServerEmulator:
         """An httpx transport (sync and async) answering from this server, without sockets."""
         from .._transport import EmulatorTransport
 
-        return EmulatorTransport(self)  # type: ignore[arg-type]  # any object with handle()
+        return EmulatorTransport(self)
 
     def server(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
         """A loopback HTTP server for this stand-in (not started: use ``with`` or ``.start()``).
