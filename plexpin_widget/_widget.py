@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -375,8 +376,9 @@ class PlexPinLogin(widgets.VBox):
                 self._terminal_live = False
                 self._terminal.finish()
             return
-        if host is Host.MARIMO or ipykernel_major() is None:
-            yield None
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        if host is Host.MARIMO or ipykernel_major() is None or not on_main_thread:
+            yield None  # a wait on another thread leaves the kernel free to take clicks
             return
         if ui_events_work():
             if not blocking:
