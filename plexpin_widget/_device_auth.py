@@ -101,6 +101,13 @@ def forget_device_key(client_identifier: str, base_url: str) -> None:
         _device_keys.pop((client_identifier, base_url.rstrip("/")), None)
 
 
+def _forget_process_state() -> None:
+    """As if this were a new process: no device key in memory, plex.tv's keys not cached (for tests)."""
+    with _lock:
+        _device_keys.clear()
+        _signing_keys.clear()
+
+
 def _utc(seconds: Any) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(float(seconds), _UTC)
 

@@ -565,8 +565,10 @@ class PlexPinLogin(widgets.VBox):
         # Everything but the clock that the traits, the view and remembering are made from.
         # A waiting login is pulled once or twice a second; mostly only the countdown moved.
         pin_shown = None if pin is None else (pin.id, pin.code, pin.auth_token, _lifetime(pin))
+        # While plex.tv cannot be reached, the notice counts down to the next try.
+        retry_in = session.seconds_until_retry() if flow.unreachable else 0
         pulled = (session, status, pin_shown, flow.user, flow.token, flow.error, flow.reconnecting,
-                  flow.verified, flow.token_rejected, self._signed_out, self.notice)
+                  flow.verified, flow.token_rejected, self._signed_out, self.notice, retry_in)
         if pulled == self._pulled:
             if pin is not self.pin:  # a newer answer for the same pin (its expires_in moved)
                 self.set_trait("pin", pin)

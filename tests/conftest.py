@@ -79,3 +79,14 @@ def make_login(emu: Any, private_config: Path) -> Iterator[Callable[..., Any]]:
     yield make
     for login in made:
         login.close()
+
+
+@pytest.fixture
+def new_process() -> Iterator[Callable[[], None]]:
+    """JWT tests: start (and end) as a new process would, with no device key in memory and
+    plex.tv's signing keys not cached; call the fixture's value to "restart" mid-test."""
+    from plexpin_widget._device_auth import _forget_process_state
+
+    _forget_process_state()
+    yield _forget_process_state
+    _forget_process_state()

@@ -7,20 +7,15 @@ from typing import Any
 
 import pytest
 
-from plexpin_widget import _device_auth
 from plexpin_widget._device_auth import DeviceAuth, arun_steps, run_steps
 from plexpin_widget._errors import JwtVerificationError, NetworkError
 from plexpin_widget._jwk import PLEX_ISSUER, DeviceKey, unverified_header, verify_device_jwt
 from plexpin_widget._models import Pin
 
+pytestmark = pytest.mark.usefixtures("new_process")
+
 CLIENT = "client-jwt-1"
 BASE = "http://127.0.0.1:1"
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_state() -> None:
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
 
 
 class FakePlexTv:

@@ -361,8 +361,14 @@ def test_register_a_key_with_a_classic_token(client: httpx.Client, key: DeviceKe
     )
     assert response.status_code == 201 and response.content == b""
     assert emu.devices()[CID]["username"] == emu.username
+    legacy = emu.demo_token
+    assert client.get("/api/v2/user", headers=headers(**{"X-Plex-Token": legacy})).status_code == 200
     token = refresh(emu, client, key).json()["auth_token"]
     assert _jwk.verify_plex_jwt(token, emu.jwks(), client_identifier=CID, kid=key.kid, now=emu.clock.now())
+    # "Your legacy token will expire after this process": minting the first JWT ends it.
+    assert client.get("/api/v2/user", headers=headers(**{"X-Plex-Token": legacy})).status_code == 401
+    assert emu.demo_token != legacy
+    assert refresh(emu, client, key).status_code == 200
 
 
 def test_register_refusals(client: httpx.Client, key: DeviceKey, emu: PlexTvEmulator) -> None:

@@ -153,9 +153,12 @@ def test_register_a_key_with_a_classic_token_then_refresh(
     login.generateKeypair()
     login.registerDevice()  # 201 with an empty body
     assert emu.devices()[CLIENT]["kid"] == login._keyID
+    legacy = emu.demo_token
     token = login.refreshJWT()
     assert login.verifyJWT() is True
     assert myplex.MyPlexAccount(token=token, session=session).username == "jwt-user"
+    with pytest.raises(Unauthorized):  # the legacy token expired with the first JWT (reference §8)
+        myplex.MyPlexAccount(token=legacy, session=session)
 
 
 def test_signout_revokes_the_jwt(emu: PlexTvEmulator, server: EmulatorServer, session: requests.Session) -> None:

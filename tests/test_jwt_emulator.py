@@ -18,19 +18,11 @@ import pytest
 
 from helpers import apoll_until, poll_until
 from plexpin_widget import InvalidTokenError, PlexPinLogin, PlexTvClient
-from plexpin_widget import _device_auth
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 
+pytestmark = pytest.mark.usefixtures("new_process")
+
 CLI = [sys.executable, "-m", "plexpin_widget._cli"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_state() -> Iterator[None]:
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
-    yield
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
 
 
 @pytest.fixture
@@ -144,8 +136,7 @@ def test_remembered_key_signs_in_a_second_process_with_no_code(
         first.close()
     client = first.client_identifier
     posts = pin_posts(emu, client)
-    env = {**os.environ, "PLEXPIN_CONFIG_DIR": str(private_config), "PLEXPIN_KEYRING": "0"}
-    env.pop("PLEX_TOKEN", None)
+    env = cli_env(private_config)
     done = subprocess.run([sys.executable, "-c", SECOND_PROCESS, served.url], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -164,12 +155,18 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=60)
 
 
+def cli_env(config: Path) -> dict[str, str]:
+    """This environment, with the test's config folder, the file store and no PLEX_TOKEN."""
+    env = {**os.environ, "PLEXPIN_CONFIG_DIR": str(config), "PLEXPIN_KEYRING": "0"}
+    env.pop("PLEX_TOKEN", None)
+    return env
+
+
 def test_cli_login_jwt_print_token_remember_and_logout(
     private_config: Path, emu: PlexTvEmulator, served: EmulatorServer
 ) -> None:
     emu.auto_claim(0.2)
-    env = {**os.environ, "PLEXPIN_CONFIG_DIR": str(private_config), "PLEXPIN_KEYRING": "0"}
-    env.pop("PLEX_TOKEN", None)
+    env = cli_env(private_config)
     target = ["--base-url", served.url, "--client-identifier", "cli-jwt"]
     printed = run(["login", "--jwt", "--print-token", "--remember", *target], env)
     assert printed.returncode == 0, printed.stderr
@@ -193,8 +190,7 @@ def test_cli_logout_revokes_a_remembered_classic_token(
     private_config: Path, emu: PlexTvEmulator, served: EmulatorServer
 ) -> None:
     emu.auto_claim(0.2)
-    env = {**os.environ, "PLEXPIN_CONFIG_DIR": str(private_config), "PLEXPIN_KEYRING": "0"}
-    env.pop("PLEX_TOKEN", None)
+    env = cli_env(private_config)
     target = ["--base-url", served.url, "--client-identifier", "cli-classic"]
     token = run(["login", "--print-token", "--remember", *target], env).stdout.strip()
     out = run(["logout", *target], env)
@@ -210,7 +206,7 @@ def test_cli_logout_when_plex_tv_is_unreachable_still_forgets(private_config: Pa
 
     base = f"http://127.0.0.1:{closed_port()}"
     TokenStore().save("classic-remembered-1", "cli-offline", base)
-    env = {**os.environ, "PLEXPIN_CONFIG_DIR": str(private_config), "PLEXPIN_KEYRING": "0"}
+    env = cli_env(private_config)
     out = run(["logout", "--base-url", base, "--client-identifier", "cli-offline"], env)
     assert out.returncode == 0
     assert "NOT revoked" in out.stderr and "Forgot" in out.stderr
@@ -222,7 +218,7 @@ def test_cli_jwt_without_pyjwt_is_a_usage_error_naming_the_extra(private_config:
     blocker = tmp_path / "nojwt"
     blocker.mkdir()
     (blocker / "jwt.py").write_text("raise ImportError('hidden for this test')\n")
-    env = {**os.environ, "PLEXPIN_CONFIG_DIR": str(private_config), "PYTHONPATH": str(blocker)}
+    env = {**cli_env(private_config), "PYTHONPATH": str(blocker)}
     out = run(["login", "--jwt", "--base-url", "http://127.0.0.1:9"], env)
     assert out.returncode == 2 and "plexpin-widget[jwt]" in out.stderr
 

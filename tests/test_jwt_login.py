@@ -26,16 +26,8 @@ from plexpin_widget._errors import ConfigurationError, JwtUnavailableError
 from plexpin_widget._jwk import unverified_claims, unverified_header
 from test_store import MemoryKeyring, memory_keyring  # noqa: F401 (a fixture)
 
+pytestmark = pytest.mark.usefixtures("new_process")
 
-
-@pytest.fixture(autouse=True)
-def fresh_process_state() -> Iterator[None]:
-    # Each test is a new "process" as far as device keys and plex.tv's cached keys go.
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
-    yield
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
 
 
 @pytest.fixture
@@ -188,8 +180,7 @@ def test_remember_keeps_the_device_key_and_never_a_jwt(
     login.close()
 
     # A "new process": no key in memory; the remembered key signs in by refreshing, no code.
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
+    _device_auth._forget_process_state()
     again = make_jwt_login()
     second = again.wait(10)
     assert second != token and again.status == "authorized" and again.remember
@@ -205,7 +196,7 @@ def test_a_remembered_key_for_a_removed_device_falls_back_to_a_code(
     login.wait(10)
     client = login.client_identifier
     login.close()
-    _device_auth._device_keys.clear()
+    _device_auth._forget_process_state()
     fake.remove_device(client)
     again = make_jwt_login()
     poll_until(lambda: again.code, timeout=10, what="a code after the refusal")
@@ -279,7 +270,7 @@ def test_with_a_keyring_the_key_goes_there_and_no_jwt_anywhere(
     for path in every_file(private_config):
         assert token not in path.read_text(errors="replace") and '"d"' not in path.read_text(errors="replace")
     login.close()
-    _device_auth._device_keys.clear()
+    _device_auth._forget_process_state()
     again = make_jwt_login()
     assert again.wait(10) != token and again.pin is None
     again.sign_out()

@@ -33,13 +33,9 @@ from plexpin_widget._jwk import DeviceKey
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 from test_leak_hunt import Hunt, snapshot
 
+pytestmark = pytest.mark.usefixtures("new_process")
+
 POLL = 0.05
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_state() -> None:
-    _device_auth._device_keys.clear()
-    _device_auth._signing_keys.clear()
 
 
 async def test_no_jwt_or_private_key_outside_where_they_belong(
@@ -88,7 +84,7 @@ async def test_no_jwt_or_private_key_outside_where_they_belong(
         first.close()
 
         # 2. A new "process" signs in with the remembered key.
-        _device_auth._device_keys.clear()
+        _device_auth._forget_process_state()
         again = widget()
         await again.wait_async(10)
         assert again.pin is None

@@ -23,21 +23,13 @@ from plexpin_widget import _device_auth
 from plexpin_widget._driver_async import LIVE_TASKS
 from plexpin_widget._session import LoginSession
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
+from soak_profiles import _ErrorLogs
 
 pytestmark = pytest.mark.soak
 
 LOGINS = int(os.environ.get("PLEXPIN_SOAK_JWT_LOGINS", "24"))
 REFRESHES = 3
 LIFETIME = 2  # seconds: a refresh is due every 1.6 s
-
-
-class _ErrorLogs(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(f"{record.name}: {record.getMessage()}")
 
 
 async def _one(url: str, index: int) -> dict[str, object]:
@@ -77,7 +69,7 @@ async def _run(url: str) -> list[dict[str, object]]:
 
 
 def test_jwt_refreshes_under_faults_lose_nothing() -> None:
-    _device_auth._device_keys.clear()
+    _device_auth._forget_process_state()
     emu = PlexTvEmulator(jwt_lifetime=LIFETIME, log_limit=200_000)
     emu.auto_claim(0.3)
     emu.faults.random("status", rate=0.2, seed=11, path_prefix="/api/v2/", status=(500, 502, 503))

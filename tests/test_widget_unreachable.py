@@ -43,6 +43,9 @@ async def test_the_widget_says_it_cannot_reach_plex_tv_and_retries_at_once(make_
     assert login.status == "requesting" and login.token is None
     assert html.escape(login.error) in part(login, "error").value and shown(login, "error")
     assert shown(login, "retry") and shown(login, "cancel") and not shown(login, "restart")
+    first = login.error
+    await apoll_until(lambda: login.error != first, timeout=5, what="the notice counting down")
+    assert re.fullmatch(r"Can't reach plex\.tv — retrying in \d+ s…", login.error), login.error
     before = len(creations(emu))
     part(login, "retry").click()
     assert login.error == "Can't reach plex.tv — retrying now…"

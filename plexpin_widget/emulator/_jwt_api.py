@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from plexpin_widget import _jwk
 from plexpin_widget._jwk import ConfigurationError, JwtVerificationError
 
-from ._jwt_state import IssuedJwt, JwtAuthority, looks_like_jwt
+from ._jwt_state import Device, IssuedJwt, JwtAuthority, looks_like_jwt
 from ._messages import EmulatorRequest, EmulatorResponse, error_response, json_response
 
 if TYPE_CHECKING:
@@ -102,8 +102,18 @@ class JwtApi:
         except JwtVerificationError as exc:
             return self._bad_signature(request, exc.reason)
         if record.jwt is None:
-            record.jwt = self.authority.issue(device, device.account, scope=claims.get("scope", ""), now=now)
+            record.jwt = self._mint(device, claims, now)
         return record.jwt
+
+    def _mint(self, device: Device, claims: dict[str, Any], now: float) -> str:
+        assert device.account is not None
+        token = self.authority.issue(device, device.account, scope=claims.get("scope", ""), now=now)
+        legacy, device.legacy_token = device.legacy_token, None
+        if legacy is not None and self.accounts.find(legacy) == (device.account, False):
+            # "Your legacy token will expire after this process" (DOC-B); Streamarr saw it die at
+            # once (§8). The account gets a new classic token, as after a sign-out.
+            self.accounts.sign_out(legacy)
+        return token
 
     # ------------------------------------------------------------------ /api/v2/auth/*
 
@@ -139,8 +149,7 @@ class JwtApi:
             return self._bad_signature(request, exc.reason)
         if not self.authority.take_nonce(claims.get("nonce"), client, now):
             return self._bad_signature(request, "the nonce is unknown, expired or already used")
-        token = self.authority.issue(device, device.account, scope=claims.get("scope", ""), now=now)
-        return json_response(200, {"auth_token": token})
+        return json_response(200, {"auth_token": self._mint(device, claims, now)})
 
     def keys(self, request: EmulatorRequest, _: dict[str, str]) -> EmulatorResponse:
         return json_response(200, self.authority.jwks())
@@ -150,6 +159,7 @@ class JwtApi:
 
         plex.tv binds the key to the device the token was issued to (§2.4). The emulator's
         classic tokens belong to accounts, not devices, so it binds to the calling client id.
+        The classic token stops working once the first JWT is minted with the key (§8).
         """
         client = request.client_identifier
         if not client:
@@ -165,7 +175,8 @@ class JwtApi:
             return jwk
         if self.authority.kid_taken(jwk["kid"], client):
             return error_response(request, 422, None, "Thumbprint Already Taken: JWK already registered by another device")
-        self.authority.register(client, jwk, account)
+        legacy = None if looks_like_jwt(request.token) else request.token
+        self.authority.register(client, jwk, account, legacy_token=legacy)
         return EmulatorResponse(201)
 
     # ------------------------------------------------------------------ tokens of either kind

@@ -48,6 +48,8 @@ class Device:
     client_identifier: str
     jwk: dict[str, Any]
     account: Account | None = None
+    #: The classic token a key was registered with (``/api/v2/auth/jwk``): it dies with the first JWT.
+    legacy_token: str | None = None
 
     @property
     def kid(self) -> str:
@@ -118,8 +120,10 @@ class JwtAuthority:
         """Whether another client identifier already registered ``kid`` ("Thumbprint Already Taken")."""
         return any(d.kid == kid and d.client_identifier != client_identifier for d in self.devices.values())
 
-    def register(self, client_identifier: str, jwk: Mapping[str, Any], account: Account | None) -> Device:
-        device = Device(client_identifier, dict(jwk), account)
+    def register(
+        self, client_identifier: str, jwk: Mapping[str, Any], account: Account | None, *, legacy_token: str | None = None
+    ) -> Device:
+        device = Device(client_identifier, dict(jwk), account, legacy_token)
         self.devices[client_identifier] = device
         return device
 

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import functools
-import io
 import struct
 import zlib
+
+from plexpin_widget import _qr
 
 __all__ = ["qr_png", "rgb_png"]
 
 
 @functools.lru_cache(maxsize=256)
 def qr_png(data: str) -> bytes:
-    """A PNG of the QR code for ``data`` (pure Python: qrcode's PyPNG factory).
+    """A PNG of the QR code for ``data``: the widget's own QR drawing, cached per pin link.
 
     Should qrcode be unusable, a plain 1x1 PNG still keeps the endpoint answering an image.
     """
     try:
-        import qrcode
-        import qrcode.constants
-        import qrcode.image.pure
+        return _qr.qr_png(data)
     except ImportError:  # pragma: no cover - qrcode is a runtime dependency
         return _blank_png()
-    code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M,
-        box_size=6,
-        border=4,
-        image_factory=qrcode.image.pure.PyPNGImage,
-    )
-    code.add_data(data)
-    code.make(fit=True)
-    buffer = io.BytesIO()
-    code.make_image().save(buffer)
-    return buffer.getvalue()
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
