@@ -391,8 +391,8 @@ class PlexPinLogin(widgets.VBox):
             yield None
             return
         self._busy = True
-        self._render()
-        try:
+        try:  # an interrupt may come while the note is drawn: it goes in any case
+            self._render()
             yield None
         finally:
             self._busy = False
