@@ -591,14 +591,15 @@ class PlexPinLogin(widgets.VBox):
         flow = session.flow
         status = flow.status
         pin = flow.pin
-        # Everything but the clock that the traits, the view and remembering are made from.
-        # A waiting login is pulled once or twice a second; mostly only the countdown moved.
-        pin_shown = None if pin is None else (pin.id, pin.code, pin.auth_token, _lifetime(pin))
-        # While plex.tv cannot be reached, the notice counts down to the next try.
-        retry_in = session.seconds_until_retry() if flow.unreachable else 0
-        pulled = (session, status, pin_shown, flow.user, flow.token, flow.error, flow.reconnecting,
-                  flow.verified, flow.token_rejected, self._signed_out, self.notice, retry_in)
-        if pulled == self._pulled:
+        # A waiting login is pulled once or twice a second (after each check, at each whole
+        # second) and mostly only its countdown moved. While a code waits and no fault is being
+        # retried (a retry's words count down too), everything else shown or remembered comes
+        # from what ``pulled`` holds; any other state takes the full path.
+        pulled: tuple[Any, ...] | None = None
+        if status is Status.WAITING and pin is not None and not flow.reconnecting:
+            pulled = (session, pin.id, pin.code, pin.auth_token, _lifetime(pin), flow.error, flow.token,
+                      flow.user, flow.token_expires_at, flow.token_rejected, self._signed_out, self.notice)
+        if pulled is not None and pulled == self._pulled:
             if pin is not self.pin:  # a newer answer for the same pin (its expires_in moved)
                 self.set_trait("pin", pin)
             seconds_left = session.seconds_left()
