@@ -296,6 +296,8 @@ def test_thumb_url_serves_a_png_card(plex: Any, served: EmulatorServer) -> None:
     response = requests.get(movie.thumbUrl, timeout=5)
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     assert png_size(response.content) == (150, 225)
+    other = requests.get(plex.library.section("Movies").get("Dustline").thumbUrl, timeout=5).content
+    assert other != response.content  # a card of its own per title
     track = plex.library.section("Music").all()[0].albums()[0].tracks()[0]
     assert requests.get(track.thumbUrl, timeout=5).status_code == 200
     without_token = movie.thumbUrl.split("?")[0]

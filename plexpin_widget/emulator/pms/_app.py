@@ -62,7 +62,7 @@ class PlexMediaServerEmulator:
     JWT of the owning account is let in, as Plex's documentation says it should be. It can be
     switched at any time (attribute, or ``POST /__emulator__/accept-jwt {"accept": bool}``).
 
-    :meth:`serve` listens on loopback and publishes the address in plex.tv's
+    :meth:`server` listens on loopback and publishes the address in plex.tv's
     ``/api/v2/resources``; :meth:`transport` answers httpx in-process.
     """
 

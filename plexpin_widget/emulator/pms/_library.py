@@ -145,7 +145,8 @@ class Library:
     def __init__(self, *, seed: int = DEMO_SEED, today: _dt.date | None = None, owner: str = "demo") -> None:
         self.seed = seed
         day = today or _dt.datetime.now(_UTC).date()
-        self.now = int(_dt.datetime(day.year, day.month, day.day, 21, 0, tzinfo=_UTC).timestamp())
+        # Midnight UTC starting ``today``: every play and every addition lies before it.
+        self.now = int(_dt.datetime(day.year, day.month, day.day, tzinfo=_UTC).timestamp())
         self._rng = random.Random(seed)
         self._tag_ids: dict[tuple[str, str], int] = {}
         self._next_key = 1000
@@ -302,8 +303,8 @@ class Library:
     # ------------------------------------------------------------------ history
 
     def _evening(self, days_ago: int) -> int:
-        """An evening (or a weekend afternoon) ``days_ago`` days before now."""
-        day = self.now - 21 * 3600 - days_ago * _DAY
+        """An evening (or a weekend afternoon) ``days_ago`` days before yesterday's midnight."""
+        day = self.now - (days_ago + 1) * _DAY
         weekday = _dt.datetime.fromtimestamp(day, _UTC).weekday()
         hour = self._rng.randint(13, 22) if weekday >= 5 else self._rng.randint(18, 22)
         return day + hour * 3600 + self._rng.randint(0, 3599)

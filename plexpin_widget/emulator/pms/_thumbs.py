@@ -15,7 +15,6 @@ from .._png import rgb_png
 __all__ = ["poster_png"]
 
 WIDTH, HEIGHT = 150, 225
-_SCALE = 2
 # 5x7 glyphs, one row per five-bit number (most significant bit on the left).
 _GLYPHS: dict[str, tuple[int, ...]] = {
     "A": (14, 17, 17, 31, 17, 17, 17), "B": (30, 17, 17, 30, 17, 17, 30), "C": (14, 17, 16, 16, 16, 17, 14),
@@ -33,18 +32,21 @@ _GLYPHS: dict[str, tuple[int, ...]] = {
     "&": (12, 18, 20, 8, 21, 18, 13), "'": (4, 4, 8, 0, 0, 0, 0), "-": (0, 0, 0, 31, 0, 0, 0),
     ".": (0, 0, 0, 0, 0, 12, 12), " ": (0, 0, 0, 0, 0, 0, 0),
 }
-_CHARS_PER_LINE = (WIDTH - 12) // (6 * _SCALE)
 
 
-def _lines(title: str) -> list[str]:
+def _chars_per_line(scale: int) -> int:
+    return (WIDTH - 12) // (6 * scale)
+
+
+def _lines(title: str, width: int) -> list[str]:
     words, lines, line = title.upper().split(), [], ""
     for word in words:
         candidate = f"{line} {word}".strip()
-        if len(candidate) <= _CHARS_PER_LINE or not line:
-            line = candidate[:_CHARS_PER_LINE]
+        if len(candidate) <= width or not line:
+            line = candidate[:width]
         else:
             lines.append(line)
-            line = word[:_CHARS_PER_LINE]
+            line = word[:width]
     if line:
         lines.append(line)
     return lines[:5]
@@ -61,18 +63,20 @@ def poster_png(title: str, subtitle: str = "") -> bytes:
         mix = y / (HEIGHT - 1)
         colour = bytes(round(a + (b - a) * mix) for a, b in zip(top, bottom))
         pixels[y] = bytearray(colour * WIDTH)
-    text = _lines(title) + ([subtitle.upper()] if subtitle else [])
-    line_height = 9 * _SCALE
+    # Large letters, unless a word would not fit on a line in them.
+    scale = 2 if all(len(word) <= _chars_per_line(2) for word in title.split()) else 1
+    text = _lines(title, _chars_per_line(scale)) + ([subtitle.upper()] if subtitle else [])
+    line_height = 9 * scale
     y0 = HEIGHT - 14 - line_height * len(text)
     for row, line in enumerate(text):
-        x0 = (WIDTH - len(line) * 6 * _SCALE) // 2
+        x0 = (WIDTH - len(line) * 6 * scale) // 2
         for position, char in enumerate(line):
             glyph = _GLYPHS.get(char, _GLYPHS[" "])
             for gy, bits in enumerate(glyph):
                 for gx in range(5):
                     if bits & (16 >> gx):
-                        for dy in range(_SCALE):
-                            y = y0 + row * line_height + gy * _SCALE + dy
-                            x = x0 + (position * 6 + gx) * _SCALE
-                            pixels[y][3 * x:3 * (x + _SCALE)] = b"\xff\xff\xff" * _SCALE
+                        for dy in range(scale):
+                            y = y0 + row * line_height + gy * scale + dy
+                            x = x0 + (position * 6 + gx) * scale
+                            pixels[y][3 * x:3 * (x + scale)] = b"\xff\xff\xff" * scale
     return rgb_png(WIDTH, HEIGHT, [bytes(row) for row in pixels])
