@@ -27,7 +27,7 @@ logger = logging.getLogger("plexpin_widget.mirror")
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: What the browser may ask for. "remember" carries a bool ``value``; the others carry nothing.
-ACTIONS = ("cancel", "restart", "sign_out", "remember")
+ACTIONS = ("cancel", "restart", "retry_now", "sign_out", "remember")
 _PNG_DATA_URL = "data:image/png;base64,"
 
 
@@ -55,6 +55,7 @@ class LoginMirror(anywidget.AnyWidget):
     notice = traitlets.Unicode("").tag(sync=True)
     can_cancel = traitlets.Bool(False).tag(sync=True)
     can_restart = traitlets.Bool(False).tag(sync=True)
+    can_retry_now = traitlets.Bool(False).tag(sync=True)
     can_sign_out = traitlets.Bool(False).tag(sync=True)
     can_remember = traitlets.Bool(True).tag(sync=True)
     remember = traitlets.Bool(False).tag(sync=True)
@@ -98,6 +99,7 @@ class LoginMirror(anywidget.AnyWidget):
             "notice": parts.notice,
             "can_cancel": parts.can_cancel,
             "can_restart": parts.can_restart,
+            "can_retry_now": parts.can_retry_now,
             "can_sign_out": parts.can_sign_out,
             "can_remember": parts.can_remember,
             "remember": remember,

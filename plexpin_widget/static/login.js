@@ -5,7 +5,8 @@
 const KEYS = [
   "product", "status", "live", "code", "strong", "auth_url", "link_label", "qr",
   "seconds_left", "lifetime", "expiring", "status_text", "error", "signed_in_as",
-  "notice", "can_cancel", "can_restart", "can_sign_out", "can_remember", "remember",
+  "notice", "can_cancel", "can_restart", "can_retry_now", "can_sign_out", "can_remember",
+  "remember",
 ];
 
 function part(parent, tag, name) {
@@ -58,6 +59,9 @@ function render({ model, el }) {
   const status = part(side, "div", "status");
   const error = part(side, "div", "error");
   const buttons = part(side, "div", "buttons");
+  const retry = part(buttons, "button", "retry");
+  retry.type = "button";
+  retry.textContent = "Try again now";
   const cancel = part(buttons, "button", "cancel");
   cancel.type = "button";
   cancel.textContent = "Cancel";
@@ -80,6 +84,7 @@ function render({ model, el }) {
   signOut.textContent = "Sign out";
   const notice = part(root, "div", "notice");
 
+  retry.addEventListener("click", () => model.send({ action: "retry_now" }));
   cancel.addEventListener("click", () => model.send({ action: "cancel" }));
   restart.addEventListener("click", () => model.send({ action: "restart" }));
   signOut.addEventListener("click", () => model.send({ action: "sign_out" }));
@@ -128,6 +133,7 @@ function render({ model, el }) {
     show(progress, live);
     show(status, Boolean(get("status_text")));
     show(error, Boolean(get("error")));
+    show(retry, Boolean(get("can_retry_now")));
     show(cancel, Boolean(get("can_cancel")));
     show(restart, Boolean(get("can_restart")));
     show(signedIn, Boolean(get("signed_in_as")));
