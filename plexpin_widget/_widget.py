@@ -43,6 +43,17 @@ from ._view import (
 
 __all__ = ["PlexPinLogin"]
 
+
+def _running_loop() -> Any:
+    """This thread's running event loop, or None (a plain script, a subshell thread)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
 _STATUSES = tuple(status.value for status in Status)
 # The box's own look may be set as for any ipywidgets box (layout=Layout(width="500px")); any
 # other keyword is a mistake and raises, as it would for a Python function.
@@ -243,14 +254,18 @@ class PlexPinLogin(widgets.VBox):
         self._session.restart()
 
     def sign_out(self) -> None:
-        """Sign out: revoke the token at plex.tv, then delete what this computer remembers.
+        """Sign out: revoke the token at plex.tv and delete what this computer remembers.
 
         The token (classic or JWT) is revoked with ``DELETE /api/v2/users/signout``; the
         remembered token or device key is deleted even when plex.tv cannot be reached, and the
         notice then says the revocation did not happen. The widget says "Signed out." and
-        offers to sign in again; ``token`` and ``user`` become ``None``.
+        offers to sign in again; ``token`` and ``user`` become ``None``. Where an event loop
+        runs (a notebook), the revocation is sent from a worker thread and the notice follows
+        when plex.tv has answered, so the kernel never waits on the network.
         """
-        revoked = self._revoke(self.token) if self.token else None
+        token = self.token
+        loop = _running_loop()
+        revoked = self._revoke(token) if token and loop is None else None
         try:
             deleted = self._store.delete(self.client_identifier, self.base_url)
         except Exception:  # a broken store must not keep anyone signed in
@@ -268,8 +283,25 @@ class PlexPinLogin(widgets.VBox):
         self._found_key = None
         self._persisted_for = None
         self._signed_out = True
+        if token and loop is not None:
+            self.notice = self._signed_out_notice("pending", deleted)
+            revocation = loop.run_in_executor(None, self._revoke, token)
+
+            def answered(done: Any) -> None:
+                if self._signed_out and not done.cancelled():  # not signed in again meanwhile
+                    self.notice = self._signed_out_notice(done.result(), deleted)
+
+            revocation.add_done_callback(answered)
+        else:
+            self.notice = self._signed_out_notice(revoked, deleted)
+        self._pull_state()
+
+    def _signed_out_notice(self, revoked: bool | str | None, deleted: bool) -> str:
+        """``revoked``: True, why not (an error's name), "pending", or None (no token)."""
         parts = ["Signed out."]
-        if revoked is True:
+        if revoked == "pending":
+            parts.append("Revoking the token at plex.tv…")
+        elif revoked is True:
             parts.append("plex.tv revoked the token.")
         elif revoked is not None:
             parts.append(f"The token was NOT revoked at plex.tv ({revoked}): it stays valid there until "
@@ -278,8 +310,7 @@ class PlexPinLogin(widgets.VBox):
             parts.append("The sign-in remembered on this computer was deleted.")
         if os.environ.get(TOKEN_ENV, "").strip():
             parts.append(f"{TOKEN_ENV} is still set in this environment and will sign you in again next time.")
-        self.notice = " ".join(parts)
-        self._pull_state()
+        return " ".join(parts)
 
     def _revoke(self, token: str) -> bool | str:
         """True once plex.tv revoked ``token``; otherwise the error's name (never the token)."""
@@ -375,7 +406,12 @@ class PlexPinLogin(widgets.VBox):
                 self._terminal_live = False
                 self._terminal.finish()
             return
-        if host is Host.MARIMO or ipykernel_major() is None:
+        if host is Host.MARIMO:
+            # marimo takes the page's clicks only between cells, whichever way the cell waits.
+            with self._showing_busy():
+                yield None
+            return
+        if ipykernel_major() is None:
             yield None
             return
         if ui_events_work():
@@ -388,10 +424,16 @@ class PlexPinLogin(widgets.VBox):
         if not blocking:
             yield None
             return
+        with self._showing_busy():
+            yield None
+
+    @contextlib.contextmanager
+    def _showing_busy(self) -> Iterator[None]:
+        """The view says by the buttons that a cell waiting here holds clicks back."""
         self._busy = True
         self._render()
         try:
-            yield None
+            yield
         finally:
             self._busy = False
             self._render()
@@ -560,14 +602,15 @@ class PlexPinLogin(widgets.VBox):
         flow = session.flow
         status = flow.status
         pin = flow.pin
-        # Everything but the clock that the traits, the view and remembering are made from.
-        # A waiting login is pulled once or twice a second; mostly only the countdown moved.
-        pin_shown = None if pin is None else (pin.id, pin.code, pin.auth_token, _lifetime(pin))
-        # While plex.tv cannot be reached, the notice counts down to the next try.
-        retry_in = session.seconds_until_retry() if flow.unreachable else 0
-        pulled = (session, status, pin_shown, flow.user, flow.token, flow.error, flow.reconnecting,
-                  flow.verified, flow.token_rejected, self._signed_out, self.notice, retry_in)
-        if pulled == self._pulled:
+        # A waiting login is pulled once or twice a second (after each check, at each whole
+        # second) and mostly only its countdown moved. While a code waits and no fault is being
+        # retried (a retry's words count down too), everything else shown or remembered comes
+        # from what ``pulled`` holds; any other state takes the full path.
+        pulled: tuple[Any, ...] | None = None
+        if status is Status.WAITING and pin is not None and not flow.reconnecting:
+            pulled = (session, pin.id, pin.code, pin.auth_token, _lifetime(pin), flow.error, flow.token,
+                      flow.user, flow.token_expires_at, flow.token_rejected, self._signed_out, self.notice)
+        if pulled is not None and pulled == self._pulled:
             if pin is not self.pin:  # a newer answer for the same pin (its expires_in moved)
                 self.set_trait("pin", pin)
             seconds_left = session.seconds_left()

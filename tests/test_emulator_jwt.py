@@ -22,7 +22,15 @@ import pytest
 from plexpin_widget import _jwk
 from plexpin_widget._jwk import DeviceKey
 from plexpin_widget._models import PlexResource
-from plexpin_widget.emulator import EmulatorRequest, EmulatorServer, PlexTvEmulator
+from plexpin_widget.emulator import (
+    DEFAULT_JWT_LIFETIME,
+    JWK_MISSING_CODE,
+    NONCE_LIFETIME,
+    NONCE_RATE_LIMIT_CODE,
+    EmulatorRequest,
+    EmulatorServer,
+    PlexTvEmulator,
+)
 
 CID = "jwt-client-1"
 JSON = {"Accept": "application/json"}
@@ -207,7 +215,7 @@ def test_the_issued_jwt_has_the_claims_the_reference_lists(client: httpx.Client,
     assert claims["iss"] == "plex.tv" and claims["aud"] == ["plex.tv", CID]
     assert claims["iat"] == int(now) or claims["iat"] == int(now) - 1
     assert claims["iat"] <= now  # never in the future: python-plexapi allows no leeway
-    assert claims["exp"] - claims["iat"] == 7 * 86_400
+    assert claims["exp"] - claims["iat"] == DEFAULT_JWT_LIFETIME == 7 * 86_400
     assert claims["thumbprint"] == key.kid
     assert claims["scope"] == _jwk.DEFAULT_SCOPE
     user = claims["user"]
@@ -283,7 +291,7 @@ def test_a_nonce_is_used_once(client: httpx.Client, key: DeviceKey, emu: PlexTvE
 def test_a_nonce_lives_five_minutes(client: httpx.Client, key: DeviceKey, emu: PlexTvEmulator) -> None:
     signed_in(emu, client, key)
     nonce = client.get("/api/v2/auth/nonce", headers=HEADERS).json()["nonce"]
-    emu.clock.advance(301)
+    emu.clock.advance(NONCE_LIFETIME + 1)
     response = client.post("/api/v2/auth/token", json={"jwt": device_jwt(emu, key, nonce=nonce)}, headers=HEADERS)
     assert response.status_code == 422 and "nonce" in errors(response)["message"]
     nonce = client.get("/api/v2/auth/nonce", headers=HEADERS).json()["nonce"]
@@ -430,7 +438,7 @@ def test_removing_a_device_stops_refresh_and_its_jwts(client: httpx.Client, key:
     emu.remove_device(CID)
     assert CID not in emu.devices()
     response = refresh(emu, client, key)
-    assert response.status_code == 422 and errors(response)["code"] == 1097
+    assert response.status_code == 422 and errors(response)["code"] == JWK_MISSING_CODE == 1097
     assert client.get("/api/v2/user", headers=headers(**{"X-Plex-Token": token})).status_code == 401
     with pytest.raises(KeyError):
         emu.remove_device(CID)
@@ -667,7 +675,7 @@ def test_nonces_may_be_rate_limited_per_client() -> None:
     with httpx.Client(transport=emu.transport(), base_url="https://clients.plex.tv") as http:
         assert [http.get("/api/v2/auth/nonce", headers=HEADERS).status_code for _ in range(2)] == [200, 200]
         limited = http.get("/api/v2/auth/nonce", headers=HEADERS)
-        assert limited.status_code == 429 and errors(limited)["code"] == 1003
+        assert limited.status_code == 429 and errors(limited)["code"] == NONCE_RATE_LIMIT_CODE == 1003
         assert 1 <= int(limited.headers["retry-after"]) <= 60
         assert http.get("/api/v2/auth/nonce", headers=headers("another-client")).status_code == 200
         assert http.get("/api/v2/auth/keys", headers=HEADERS).status_code == 200  # only nonces count

@@ -18,16 +18,22 @@ This package imports only ``plexpin_widget._models`` and ``plexpin_widget._jwk``
 PyJWT/cryptography are needed only once a JWT endpoint is used) from the rest of plexpin_widget.
 """
 
-from ._app import LoggedRequest, PlexTvEmulator
+from ._app import NONCE_RATE_LIMIT_CODE, LoggedRequest, PlexTvEmulator
 from ._cli import main
 from ._faults import FAULT_KINDS, RATE_LIMIT_CODE, Fault, FaultRule, Faults
+from ._jwt_api import JWK_MISSING_CODE
+from ._jwt_state import DEFAULT_JWT_LIFETIME, NONCE_LIFETIME
 from ._messages import EmulatorRequest, EmulatorResponse
 from ._server import EmulatorServer
 from ._state import Clock
 from ._transport import EmulatorTransport
 
 __all__ = [
+    "DEFAULT_JWT_LIFETIME",
     "FAULT_KINDS",
+    "JWK_MISSING_CODE",
+    "NONCE_LIFETIME",
+    "NONCE_RATE_LIMIT_CODE",
     "RATE_LIMIT_CODE",
     "Clock",
     "EmulatorRequest",
