@@ -406,7 +406,12 @@ class PlexPinLogin(widgets.VBox):
                 self._terminal_live = False
                 self._terminal.finish()
             return
-        if host is Host.MARIMO or ipykernel_major() is None:
+        if host is Host.MARIMO:
+            # marimo takes the page's clicks only between cells, whichever way the cell waits.
+            with self._showing_busy():
+                yield None
+            return
+        if ipykernel_major() is None:
             yield None
             return
         if ui_events_work():
@@ -419,10 +424,16 @@ class PlexPinLogin(widgets.VBox):
         if not blocking:
             yield None
             return
+        with self._showing_busy():
+            yield None
+
+    @contextlib.contextmanager
+    def _showing_busy(self) -> Iterator[None]:
+        """The view says by the buttons that a cell waiting here holds clicks back."""
         self._busy = True
         self._render()
         try:
-            yield None
+            yield
         finally:
             self._busy = False
             self._render()
