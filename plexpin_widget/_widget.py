@@ -407,8 +407,13 @@ class PlexPinLogin(widgets.VBox):
                 self._terminal_live = False
                 self._terminal.finish()
             return
+        if host is Host.MARIMO:
+            # marimo takes the page's clicks only between cells, whichever way the cell waits.
+            with self._showing_busy():
+                yield None
+            return
         on_main_thread = threading.current_thread() is threading.main_thread()
-        if host is Host.MARIMO or ipykernel_major() is None or not on_main_thread:
+        if ipykernel_major() is None or not on_main_thread:
             yield None  # a wait on another thread leaves the kernel free to take clicks
             return
         if ui_events_work():
@@ -421,10 +426,16 @@ class PlexPinLogin(widgets.VBox):
         if not blocking:
             yield None
             return
+        with self._showing_busy():
+            yield None
+
+    @contextlib.contextmanager
+    def _showing_busy(self) -> Iterator[None]:
+        """The view says by the buttons that a cell waiting here holds clicks back."""
         self._busy = True
         try:  # an interrupt may come while the note is drawn: it goes in any case
             self._render()
-            yield None
+            yield
         finally:
             self._busy = False
             self._render()
