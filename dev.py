@@ -4,14 +4,18 @@
     python3 dev.py test [PYTEST ARGS...]   run the whole test suite (what CI runs)
     python3 dev.py demo [ARGS...]          start `plexpin demo` from the project venv
 
-`test` with no extra arguments runs three steps and fails if any fails:
+`test` with no extra arguments runs four steps and fails if any fails:
   1. pytest tests -m "not soak"                   everything, browser tests included (.venv)
   2. pytest -m soak tests                         the soak at CI size ("no tests collected" is OK)
-  3. pytest tests --ignore=tests/browser -m "not soak"   core tests under ipywidgets 7.8 (.venv-ipyw7)
+  3. pytest tests --ignore=tests/browser -m "not soak"   core and kernel tests under ipykernel 6 with
+                                                  ipywidgets 7.8, Colab's combination (.venv-ipyw7)
+  4. pytest tests/browser/test_classic_notebook.py       classic Notebook 6.5 with ipywidgets 7.8 in
+                                                  Chromium (.venv-nb6)
 With extra arguments (e.g. `python3 dev.py test -k flow`) only step 1 runs, with those arguments.
 
-Virtual environments live in the repository (.venv, .venv-ipyw7). Each keeps a stamp of what was
-installed; packages are re-installed only when pyproject.toml (or the requirement list) changes.
+Virtual environments live in the repository (.venv, .venv-ipyw7, .venv-nb6). Each keeps a stamp of
+what was installed; packages are re-installed only when pyproject.toml (or the requirement list)
+changes.
 """
 
 from __future__ import annotations
@@ -186,13 +190,16 @@ def cmd_test(extra: list[str]) -> int:
     else:
         steps = [
             Step("pytest tests (everything but the soak; browser tests included)",
-                 main_python, ["tests", "-m", "not soak"]),
+                 main_python, ["tests", "-m", "not soak", f"--ignore={NB6_TESTS}"]),
             Step("soak at CI size: pytest -m soak tests",
                  main_python, ["-m", "soak", "tests"],
                  ok_codes={5: "no soak tests collected (pytest exit 5); counted as passed for this step"}),
-            Step("core tests under ipywidgets 7.8 (.venv-ipyw7)",
+            Step("core and kernel tests under ipykernel 6 + ipywidgets 7.8 (.venv-ipyw7)",
                  lambda: ensure_venv(IPYW7_VENV, IPYW7_REQUIREMENTS),
                  ["tests", "--ignore=tests/browser", "-m", "not soak"]),
+            Step("browser test in classic Notebook 6.5 + ipywidgets 7.8 (.venv-nb6)",
+                 lambda: ensure_venv(NB6_VENV, NB6_REQUIREMENTS),
+                 [NB6_TESTS, "-m", "not soak"]),
         ]
     for i, step in enumerate(steps, 1):
         run_step(i, len(steps), step)

@@ -2,7 +2,8 @@
 
 The login runs on :class:`~plexpin_widget._session.LoginSession` in blocking mode; its
 ``on_change`` callback, a :class:`~plexpin_widget._terminal.TerminalProgress`, draws the code,
-the link, a QR code and a countdown on stderr. Only the token (with ``--print-token``) ever goes to stdout. ``--jwt`` uses Plex's JWT sign-in; with
+the link, a QR code and a countdown on stderr. Only the token (with ``--print-token``) ever goes
+to stdout. ``--jwt`` uses Plex's JWT sign-in; with
 ``--remember`` it keeps the device key, never the token. ``plexpin logout`` revokes what was
 remembered at plex.tv before deleting it.
 """

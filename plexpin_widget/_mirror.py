@@ -29,6 +29,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 #: What the browser may ask for. "remember" carries a bool ``value``; the others carry nothing.
 ACTIONS = ("cancel", "restart", "retry_now", "sign_out", "remember")
 _PNG_DATA_URL = "data:image/png;base64,"
+#: By the buttons while a cell waits: marimo handles the page's messages only between cells.
+BUSY_NOTE = (
+    "A cell is waiting for this sign-in, and marimo handles clicks only between cells: the "
+    "buttons answer once that cell has finished."
+)
 
 
 class LoginMirror(anywidget.AnyWidget):
@@ -53,6 +58,7 @@ class LoginMirror(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     signed_in_as = traitlets.Unicode("").tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
+    busy_note = traitlets.Unicode("").tag(sync=True)
     can_cancel = traitlets.Bool(False).tag(sync=True)
     can_restart = traitlets.Bool(False).tag(sync=True)
     can_retry_now = traitlets.Bool(False).tag(sync=True)
@@ -97,6 +103,7 @@ class LoginMirror(anywidget.AnyWidget):
             "error": parts.error,
             "signed_in_as": parts.signed_in_as,
             "notice": parts.notice,
+            "busy_note": BUSY_NOTE if parts.busy else "",
             "can_cancel": parts.can_cancel,
             "can_restart": parts.can_restart,
             "can_retry_now": parts.can_retry_now,

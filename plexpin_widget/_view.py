@@ -200,6 +200,8 @@ class ViewParts:
     notice: str
     #: plex.tv gives no answer and the login is retrying: offer to retry at once.
     can_retry_now: bool = False
+    #: A cell waits for this login and the host holds clicks back meanwhile: say so by the buttons.
+    busy: bool = False
 
 
 def countdown_parts(state: ViewState) -> tuple[int, int, bool, str]:
@@ -237,6 +239,7 @@ def view_parts(state: ViewState) -> ViewParts:
         can_remember=state.offer_remember,
         notice=state.notice,
         can_retry_now=state.unreachable and state.status in ("requesting", "waiting"),
+        busy=state.busy and state.status in ("requesting", "waiting"),
     )
 
 
@@ -366,9 +369,8 @@ class LoginView:
         _show(self.remember_box, parts.can_remember)
         _set(self.notice, f"<span>{html.escape(parts.notice)}</span>" if parts.notice else "")
         _show(self.notice, bool(parts.notice))
-        busy = state.busy and state.status in ("requesting", "waiting")
-        _set(self.busy, f"<small>{BUSY_NOTE}</small>" if busy else "")
-        _show(self.busy, busy)
+        _set(self.busy, f"<small>{BUSY_NOTE}</small>" if parts.busy else "")
+        _show(self.busy, parts.busy)
 
     def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
         if self.progress.max != lifetime:

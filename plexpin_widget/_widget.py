@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,17 @@ from ._view import (
 )
 
 __all__ = ["PlexPinLogin"]
+
+
+def _running_loop() -> Any:
+    """This thread's running event loop, or None (a plain script, a subshell thread)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 _STATUSES = tuple(status.value for status in Status)
 # The box's own look may be set as for any ipywidgets box (layout=Layout(width="500px")); any
@@ -243,14 +255,18 @@ class PlexPinLogin(widgets.VBox):
         self._session.restart()
 
     def sign_out(self) -> None:
-        """Sign out: revoke the token at plex.tv, then delete what this computer remembers.
+        """Sign out: revoke the token at plex.tv and delete what this computer remembers.
 
         The token (classic or JWT) is revoked with ``DELETE /api/v2/users/signout``; the
         remembered token or device key is deleted even when plex.tv cannot be reached, and the
         notice then says the revocation did not happen. The widget says "Signed out." and
-        offers to sign in again; ``token`` and ``user`` become ``None``.
+        offers to sign in again; ``token`` and ``user`` become ``None``. Where an event loop
+        runs (a notebook), the revocation is sent from a worker thread and the notice follows
+        when plex.tv has answered, so the kernel never waits on the network.
         """
-        revoked = self._revoke(self.token) if self.token else None
+        token = self.token
+        loop = _running_loop()
+        revoked = self._revoke(token) if token and loop is None else None
         try:
             deleted = self._store.delete(self.client_identifier, self.base_url)
         except Exception:  # a broken store must not keep anyone signed in
@@ -268,8 +284,25 @@ class PlexPinLogin(widgets.VBox):
         self._found_key = None
         self._persisted_for = None
         self._signed_out = True
+        if token and loop is not None:
+            self.notice = self._signed_out_notice("pending", deleted)
+            revocation = loop.run_in_executor(None, self._revoke, token)
+
+            def answered(done: Any) -> None:
+                if self._signed_out and not done.cancelled():  # not signed in again meanwhile
+                    self.notice = self._signed_out_notice(done.result(), deleted)
+
+            revocation.add_done_callback(answered)
+        else:
+            self.notice = self._signed_out_notice(revoked, deleted)
+        self._pull_state()
+
+    def _signed_out_notice(self, revoked: bool | str | None, deleted: bool) -> str:
+        """``revoked``: True, why not (an error's name), "pending", or None (no token)."""
         parts = ["Signed out."]
-        if revoked is True:
+        if revoked == "pending":
+            parts.append("Revoking the token at plex.tv…")
+        elif revoked is True:
             parts.append("plex.tv revoked the token.")
         elif revoked is not None:
             parts.append(f"The token was NOT revoked at plex.tv ({revoked}): it stays valid there until "
@@ -278,8 +311,7 @@ class PlexPinLogin(widgets.VBox):
             parts.append("The sign-in remembered on this computer was deleted.")
         if os.environ.get(TOKEN_ENV, "").strip():
             parts.append(f"{TOKEN_ENV} is still set in this environment and will sign you in again next time.")
-        self.notice = " ".join(parts)
-        self._pull_state()
+        return " ".join(parts)
 
     def _revoke(self, token: str) -> bool | str:
         """True once plex.tv revoked ``token``; otherwise the error's name (never the token)."""
@@ -375,8 +407,14 @@ class PlexPinLogin(widgets.VBox):
                 self._terminal_live = False
                 self._terminal.finish()
             return
-        if host is Host.MARIMO or ipykernel_major() is None:
-            yield None
+        if host is Host.MARIMO:
+            # marimo takes the page's clicks only between cells, whichever way the cell waits.
+            with self._showing_busy():
+                yield None
+            return
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        if ipykernel_major() is None or not on_main_thread:
+            yield None  # a wait on another thread leaves the kernel free to take clicks
             return
         if ui_events_work():
             if not blocking:
@@ -388,10 +426,16 @@ class PlexPinLogin(widgets.VBox):
         if not blocking:
             yield None
             return
-        self._busy = True
-        self._render()
-        try:
+        with self._showing_busy():
             yield None
+
+    @contextlib.contextmanager
+    def _showing_busy(self) -> Iterator[None]:
+        """The view says by the buttons that a cell waiting here holds clicks back."""
+        self._busy = True
+        try:  # an interrupt may come while the note is drawn: it goes in any case
+            self._render()
+            yield
         finally:
             self._busy = False
             self._render()

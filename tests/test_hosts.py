@@ -154,7 +154,18 @@ print("pin code", login.pin.code)
 """
 
 
-def check_terminal_login(result: subprocess.CompletedProcess[str], emu: PlexTvEmulator) -> None:
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("host", ["script", "terminal_ipython"])
+def test_without_a_widget_front_end_wait_shows_the_code_on_stderr_and_drives_the_login(
+    host: str, emulator: tuple[PlexTvEmulator, EmulatorServer], tmp_path: Path
+) -> None:
+    emu, server = emulator
+    runner = ["-c"] if host == "script" else ["-m", "IPython", "--no-banner", "--quick", "-c"]
+    emu.auto_claim(0.5)
+    try:
+        result = run_python([*runner, SCRIPT], env=login_env(server, tmp_path))
+    finally:
+        emu.auto_claim(None)
     assert result.returncode == 0, result.stderr
     err = result.stderr
     code = result.stdout.split("pin code ", 1)[1].split()[0]
@@ -165,32 +176,6 @@ def check_terminal_login(result: subprocess.CompletedProcess[str], emu: PlexTvEm
     assert err.rstrip().endswith(f"Signed in as {USERNAME}."), err
     assert f"codes seen ['{code}']" in result.stdout, "an observer registered before wait() saw the first code"
     assert f"signed in True {USERNAME}" in result.stdout
-
-
-@pytest.mark.timeout(120)
-def test_a_script_shows_the_code_on_stderr_and_wait_drives_the_login(
-    emulator: tuple[PlexTvEmulator, EmulatorServer], tmp_path: Path
-) -> None:
-    emu, server = emulator
-    emu.auto_claim(0.5)
-    try:
-        result = run_python(["-c", SCRIPT], env=login_env(server, tmp_path))
-    finally:
-        emu.auto_claim(None)
-    check_terminal_login(result, emu)
-
-
-@pytest.mark.timeout(120)
-def test_terminal_ipython_shows_the_code_on_stderr(
-    emulator: tuple[PlexTvEmulator, EmulatorServer], tmp_path: Path
-) -> None:
-    emu, server = emulator
-    emu.auto_claim(0.5)
-    try:
-        result = run_python(["-m", "IPython", "--no-banner", "--quick", "-c", SCRIPT], env=login_env(server, tmp_path))
-    finally:
-        emu.auto_claim(None)
-    check_terminal_login(result, emu)
 
 
 ASYNC_SCRIPT = """

@@ -262,3 +262,20 @@ def test_a_498_on_the_account_read_is_met_with_a_refresh(
     issued = emu.issued_jwts(login.client_identifier)
     assert len(issued) == 2 and token == issued[-1]  # the pin's JWT, then the refreshed one
     assert login.user is not None and login.status == "authorized"
+
+
+def test_cli_with_a_remembered_key_of_a_removed_device_falls_back_to_a_code(
+    private_config: Path, emu: PlexTvEmulator, served: EmulatorServer
+) -> None:
+    emu.auto_claim(0.2)
+    env = cli_env(private_config)
+    target = ["--base-url", served.url, "--client-identifier", "cli-removed"]
+    assert run(["login", "--jwt", "--remember", *target], env).returncode == 0
+    emu.remove_device("cli-removed")
+    posts = pin_posts(emu, "cli-removed")
+    again = run(["login", "--jwt", "--print-token", *target], env)
+    assert again.returncode == 0, again.stderr
+    assert "no longer accepts this device's key" in again.stderr
+    assert "Deleted the device key remembered on this computer" in again.stderr
+    assert pin_posts(emu, "cli-removed") == posts + 1  # signed in with a new code
+    assert again.stdout.strip() in emu.issued_jwts("cli-removed")

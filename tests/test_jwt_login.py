@@ -275,3 +275,16 @@ def test_with_a_keyring_the_key_goes_there_and_no_jwt_anywhere(
     assert again.wait(10) != token and again.pin is None
     again.sign_out()
     assert memory_keyring.entries == {}
+
+
+async def test_in_a_notebook_sign_out_revokes_without_blocking_the_loop(
+    fake: FakeJwtPlexTv, make_jwt_login: Callable[..., PlexPinLogin]
+) -> None:
+    login = make_jwt_login()
+    await apoll_until(lambda: login.code, what="a code")
+    fake.approve()
+    token = await login.wait_async(10)
+    login.sign_out()
+    assert login.token is None and "Revoking the token at plex.tv" in login.notice
+    await apoll_until(lambda: "plex.tv revoked the token" in login.notice, what="the revocation")
+    assert token in fake.revoked

@@ -355,3 +355,26 @@ def test_remember_and_a_new_code_while_a_cell_awaits(kernel: KernelSession, kern
     check = kernel.execute("print(login_r.remember)")
     assert check.stdout.strip() == "True", "the ticked box reached the login while the cell waited"
     close_login(kernel, "login_r")
+
+
+def test_a_kernel_nobody_renders_gets_the_login_as_text(kernel: KernelSession, emu: PlexTvEmulator) -> None:
+    """Cells sent by jupyter_client (nbclient, papermill): the wait writes the login to stderr,
+    which lands in the cell's output."""
+    model_id = new_login(kernel, "login_t")
+    kernel.wait_model(model_id, lambda s: s.get("status") == "waiting", timeout=10)
+    code = kernel.models[model_id]["code"]
+    msg_id = kernel.submit("login_t.wait(timeout=30)\nprint('done')")
+    kernel.read_until(
+        lambda m: m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+        and code in m["content"]["text"],
+        timeout=10,
+    )
+    emu.claim(code=code)
+    cell = kernel.finish(msg_id, kernel.wait_reply(msg_id), 0.0)
+    stderr = "".join(
+        m["content"]["text"] for m in cell.messages if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+    )
+    assert stderr.count("To sign in to Plex, open this link:") == 1 and stderr.count(f"    {code}\n") == 1
+    assert stderr.rstrip().endswith("Signed in as demo."), stderr
+    assert cell.stdout.strip() == "done"
+    close_login(kernel, "login_t")

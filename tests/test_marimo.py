@@ -412,3 +412,18 @@ async def test_try_again_now_from_the_page_while_plex_tv_is_unreachable(make_log
     await apoll_until(lambda: login.status == "waiting", timeout=10, what="a code after Try again now")
     assert creations() > before and mirror.code == login.code and not mirror.can_retry_now
     await login.aclose()
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+def test_a_waiting_cell_is_named_by_the_buttons(make_login: Any, monkeypatch: pytest.MonkeyPatch, blocking: bool) -> None:
+    import plexpin_widget._widget as widget_module
+    from plexpin_widget._hosts import Host
+    from plexpin_widget._mirror import BUSY_NOTE
+
+    monkeypatch.setattr(widget_module, "detect_host", lambda: Host.MARIMO)
+    login = make_login()
+    mirror = displayed(login)
+    assert mirror.busy_note == ""
+    with login._waiting(blocking=blocking):
+        assert mirror.busy_note == BUSY_NOTE and "between cells" in BUSY_NOTE
+    assert mirror.busy_note == ""

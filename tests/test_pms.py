@@ -190,6 +190,23 @@ def test_recently_added_is_newest_first(plex: Any) -> None:
     assert all(a.addedAt >= b.addedAt for a, b in zip(recent, recent[1:]))
 
 
+def test_library_wide_search_recently_added_and_on_deck(plex: Any) -> None:
+    assert [m.title for m in plex.library.search(title="harbor", libtype="movie")] == ["The Quiet Harbor"]
+    assert [s.title for s in plex.library.search(title="harbor", libtype="show")] == ["Harbor Lights"]
+    found = plex.search("harbor")
+    assert {(item.type, item.title) for item in found if item.type in ("movie", "show")} == {
+        ("movie", "The Quiet Harbor"), ("show", "Harbor Lights")}
+    assert all("harbor" in item.title.lower() for item in found)
+    assert [item.title for item in plex.search("harbor", mediatype="show")] == ["Harbor Lights"]
+    recent = plex.library.recentlyAdded()
+    assert {item.type for item in recent} == {"movie", "episode", "album"}
+    assert all(a.addedAt >= b.addedAt for a, b in zip(recent, recent[1:]))
+    deck = plex.library.onDeck()
+    # Started but not finished: Pocket Universe (13 of 20), The Night Desk (10 of 24), Ironwood (4 of 16).
+    assert sorted((e.grandparentTitle, e.seasonNumber, e.index) for e in deck) == [
+        ("Ironwood", 1, 5), ("Pocket Universe", 2, 4), ("The Night Desk", 2, 5)]
+
+
 def test_paging_through_a_section(plex: Any, log: PlexMediaServerEmulator) -> None:
     movies = plex.library.section("Movies")
     paged = movies.search(container_size=15)

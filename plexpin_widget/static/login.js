@@ -5,7 +5,7 @@
 const KEYS = [
   "product", "status", "live", "code", "strong", "auth_url", "link_label", "qr",
   "seconds_left", "lifetime", "expiring", "status_text", "error", "signed_in_as",
-  "notice", "can_cancel", "can_restart", "can_retry_now", "can_sign_out", "can_remember",
+  "notice", "busy_note", "can_cancel", "can_restart", "can_retry_now", "can_sign_out", "can_remember",
   "remember",
 ];
 
@@ -68,6 +68,7 @@ function render({ model, el }) {
   const restart = part(buttons, "button", "restart");
   restart.type = "button";
   restart.textContent = "Get a new code";
+  const busy = part(side, "small", "busy");
 
   const signedIn = part(root, "div", "signed-in");
   const signedInText = part(signedIn, "span");
@@ -125,6 +126,7 @@ function render({ model, el }) {
     who.textContent = String(get("signed_in_as") || "");
     rememberBox.checked = Boolean(get("remember"));
     notice.textContent = String(get("notice") || "");
+    busy.textContent = String(get("busy_note") || "");
 
     show(body, !get("signed_in_as"));
     show(qr, live);
@@ -140,6 +142,7 @@ function render({ model, el }) {
     show(signOut, Boolean(get("can_sign_out")));
     show(rememberLabel, Boolean(get("can_remember")));
     show(notice, Boolean(get("notice")));
+    show(busy, Boolean(get("busy_note")));
   }
 
   const events = KEYS.map((key) => `change:${key}`);

@@ -76,6 +76,16 @@ KERNEL_READY_JS = """
 """
 
 
+# The classic notebook (6.5): its kernel is connected and idle.
+NB6_KERNEL_READY_JS = """
+() => {
+  const nb = window.Jupyter && window.Jupyter.notebook;
+  const k = nb && nb.kernel;
+  return !!(k && k.is_connected() && !nb.kernel_busy);
+}
+"""
+
+
 # --------------------------------------------------------------------------------------------
 # small utilities
 
@@ -269,6 +279,13 @@ def _server_command(kind: str, port: int, root: Path) -> list[str]:
         # Notebook 7's switch is JupyterNotebookApp.expose_app_in_browser (notebook/app.py);
         # NotebookApp.* belongs to the classic notebook and is ignored here.
         return [py, "-m", "notebook", *common_server, "--JupyterNotebookApp.expose_app_in_browser=True"]
+    if kind == "nb6":
+        # Classic Notebook 6.5 (only in dev.py's .venv-nb6): its own NotebookApp options.
+        return [
+            py, "-m", "notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+            "--NotebookApp.port_retries=0", "--NotebookApp.token=", "--NotebookApp.password=",
+            f"--NotebookApp.notebook_dir={root}", "--NotebookApp.open_browser=False",
+        ]
     if kind == "voila":
         # Directory mode so that each test can render its own notebook from one server:
         # /voila/render/<name>.ipynb. (Single-notebook mode would fix the notebook at startup.)
@@ -447,7 +464,7 @@ class FrontEnd:
     def notebook_url(self, name: str) -> str:
         if self.kind == "lab":
             return f"{self.url}/lab/tree/{name}?reset"  # ?reset: no restored tabs
-        if self.kind == "notebook":
+        if self.kind in ("notebook", "nb6"):
             return f"{self.url}/notebooks/{name}"
         return f"{self.url}/voila/render/{name}"
 
@@ -474,6 +491,13 @@ class FrontEnd:
             return
         self.delete_sessions()
         page.goto(self.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
+        if self.kind == "nb6":
+            wait_until(
+                lambda: page.evaluate(NB6_KERNEL_READY_JS), timeout=KERNEL_READY_TIMEOUT, interval=0.1,
+                message=f"classic notebook: kernel of {name} connected+idle", page=page,
+            )
+            page.evaluate("() => window.Jupyter.notebook.execute_all_cells()")
+            return
         self.wait_kernel_ready(page, name)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 

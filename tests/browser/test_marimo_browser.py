@@ -256,6 +256,7 @@ def test_marimo_run_shows_the_live_login_and_signs_in(marimo_run, plex, page_wat
     expect(link).to_have_attribute("target", "_blank")
     expect(login.part("cancel")).to_be_visible()
     expect(login.part("restart")).to_be_hidden()
+    expect(login.part("busy")).to_be_hidden()  # no cell waits: the buttons answer
     # An app served to many viewers shares one config folder: no "Remember me" there.
     expect(login.part("remember")).to_be_hidden()
     # The page does not show "Jupyter widgets are not supported": marimo got an anywidget.
@@ -400,10 +401,13 @@ def test_a_cell_that_waits_keeps_the_view_live_and_gets_the_token(plex, page_wat
         before = status.inner_text()
         wait_until(lambda: status.inner_text() != before, timeout=5, interval=0.1,
                    message="the countdown to move while a cell waits", page=login.page)
+        # The buttons say why they will not answer until the waiting cell ends.
+        expect(login.part("busy")).to_contain_text("marimo handles clicks only between cells")
         code = login.code()
         approve(new_page().page, plex, code)
         expect(login.part("signed-in")).to_contain_text("Signed in as", timeout=10_000)
         expect(page_watch.page.get_by_text("WAITED authorized True").first).to_be_visible(timeout=10_000)
+        expect(login.part("busy")).to_be_hidden()
         assert_clean(page_watch, traffic, plex.pin(code).auth_token)
     finally:
         server.stop()

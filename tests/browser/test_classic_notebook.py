@@ -1,0 +1,97 @@
+"""PlexPinLogin in classic Notebook 6.5 with ipywidgets 7.8 (widgetsnbextension 3) on ipykernel 6.
+
+This is the combination of Colab's generation, where a running cell holds the widget messages
+back. It runs in dev.py's ``.venv-nb6`` (step 4), and is skipped, with that reason, in any
+environment without classic Notebook 6. One notebook shows the login, then blocks in
+``login.wait()``: a click on Cancel in the page must end that wait while the cell still runs
+(jupyter-ui-poll takes the click). Then "Get a new code", approval, "Signed in as" with a hostile
+username shown as text, and a QR code that decodes to the link.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import PageWatch, decode_qr_png, wait_until, write_notebook
+
+notebook = pytest.importorskip("notebook")
+if not notebook.__version__.startswith("6."):
+    pytest.skip("needs classic Notebook 6.5 (dev.py makes .venv-nb6 for it: step 4)", allow_module_level=True)
+
+HOSTILE_USERNAME = "<img src=x onerror=alert(1)>"
+
+CELLS = [
+    "from plexpin_widget import PlexPinLogin\n"
+    "from plexpin_widget._hosts import detect_host\n"
+    "import ipykernel, ipywidgets\n"
+    "print('host=' + detect_host().value, 'ipykernel=' + ipykernel.__version__, 'ipywidgets=' + ipywidgets.__version__)\n"
+    'login = PlexPinLogin(product="Classic notebook test")\n'
+    "login",
+    "try:\n"
+    "    login.wait(timeout=120)\n"
+    "except Exception as exc:\n"
+    "    print('wait raised', type(exc).__name__)",
+]
+
+
+@pytest.fixture
+def plex(tmp_path: Path):
+    from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
+
+    emu = PlexTvEmulator(username=HOSTILE_USERNAME)
+    with EmulatorServer(emu, host="127.0.0.1", port=0) as server:
+        yield emu, server
+
+
+def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(server_pool, page_watch: PageWatch, plex, tmp_path):
+    emu, server = plex
+    fe = server_pool.get("nb6")
+    client_id = f"nb6-test-{uuid.uuid4().hex[:12]}"
+    kernel = fe.install_kernelspec({
+        "PLEXPIN_BASE_URL": server.url.rstrip("/"),
+        "PLEXPIN_CLIENT_IDENTIFIER": client_id,
+        "PLEXPIN_CONFIG_DIR": str(tmp_path / "config"),
+        "PLEXPIN_KEYRING": "0",
+        "PLEX_TOKEN": "",
+    })
+    name = f"classic-{uuid.uuid4().hex[:8]}.ipynb"
+    write_notebook(fe.root / name, CELLS, kernel_name=kernel)
+    page = page_watch.page
+    try:
+        fe.open_and_run(page, name)
+        root = page.locator(".plexpin-login")
+        outputs = page.locator(".output_area")
+        wait_until(lambda: "host=" in outputs.first.inner_text(), timeout=60, interval=0.1,
+                   message="the first cell's output", page=page)
+        first_output = outputs.first.inner_text()
+        assert "host=jupyter_frontend" in first_output and "ipykernel=6." in first_output
+        assert "ipywidgets=7.8" in first_output
+        code = wait_until(lambda: root.locator(".plexpin-code").inner_text().strip(), timeout=30, interval=0.1,
+                          message="a link code", page=page)
+        auth_url = f"{server.url.rstrip('/')}/link/?pin={code}"
+        assert auth_url in decode_qr_png(root.locator("img.plexpin-qr").screenshot())
+        # The second cell now blocks in login.wait(); the page's Cancel must reach it.
+        wait_until(lambda: page.evaluate("() => Jupyter.notebook.kernel_busy"), timeout=10, interval=0.05,
+                   message="the blocking cell to run", page=page)
+        root.locator(".plexpin-cancel button, button.plexpin-cancel").first.click()
+        wait_until(lambda: "wait raised LoginCancelledError" in page.locator(".output_area").last.inner_text(),
+                   timeout=10, interval=0.05, message="the wait to end with LoginCancelledError", page=page)
+        # A new code, approved: signed in, the hostile name shown as text.
+        root.locator(".plexpin-restart button, button.plexpin-restart").first.click()
+        new_code = wait_until(
+            lambda: (c if (c := root.locator(".plexpin-code").inner_text().strip()) and c != code else ""),
+            timeout=30, interval=0.1, message="a new code", page=page,
+        )
+        emu.claim(code=new_code)
+        wait_until(lambda: "Signed in as" in root.locator(".plexpin-signed-in").inner_text(), timeout=15,
+                   interval=0.1, message="Signed in as", page=page)
+        assert HOSTILE_USERNAME in root.locator(".plexpin-signed-in").inner_text()
+        assert page.locator(".plexpin-signed-in img").count() == 0
+        assert page_watch.dialogs == [], f"a dialog fired: {page_watch.dialogs}"
+    finally:
+        fe.leave_page(page)
+        fe.cleanup()
+        fe.remove_kernelspecs()
