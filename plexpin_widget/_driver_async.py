@@ -105,7 +105,7 @@ class AsyncDriver:
                     return False
                 now = shared.clock()
                 remaining = action.due - now
-                tick = shared.next_tick(now)
+                tick = shared.next_tick(now, remaining)
             if remaining <= 0:
                 return True
             # What asyncio.sleep does, with a future that wake() can also resolve.

@@ -63,7 +63,7 @@ class BlockingDriver:
                 if action is None or (shared.is_settled() and not renew_now):
                     return
                 remaining = action.due - now
-                tick = shared.next_tick(now)
+                tick = shared.next_tick(now, remaining)
             if deadline is not None and now >= deadline:
                 raise TimeoutError("not signed in before the timeout")
             if remaining > 0:
@@ -76,7 +76,7 @@ class BlockingDriver:
                 woke = self._inbox.wait(pause)
                 if idle is not None:
                     idle()
-                if not woke and pause >= full:
+                if not woke and pause >= full and full < remaining:
                     shared.notify()  # the countdown's next second
                 continue
             step = shared.begin(action)

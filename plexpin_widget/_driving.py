@@ -51,6 +51,9 @@ TICK = 1.0
 # With no countdown (signed in, a JWT refresh days away) a driver still wakes this often, so a
 # long sleep never outlives a change it was not told about; but observers are not woken each second.
 IDLE_TICK = 30.0
+# A check due less than this before the countdown's second-next step shows the next step
+# itself (see SharedFlow.next_tick); its answer must arrive before the step after.
+ANSWER_MARGIN = 0.15
 
 
 # --------------------------------------------------------------------------- the action table
@@ -171,10 +174,21 @@ class SharedFlow:
             and (flow.account_checked or flow.pending is None)
         )
 
-    def next_tick(self, now: float) -> float:
-        """Seconds until the countdown next changes its whole-second value (never, for nobody)."""
+    def next_tick(self, now: float, due_in: float = math.inf) -> float:
+        """Seconds until the driver must wake to refresh the countdown (never, for nobody).
+
+        ``due_in`` is how soon the pending action is due. When it falls after the countdown's
+        next step but before the one after (less a margin for the answer to arrive), there is
+        no separate tick: the action's outcome, fed back, shows that step, and no second is
+        skipped. A login checked each second so wakes once a second, not twice."""
         if not self.ticks:
             return math.inf
+        tick = self._countdown_step(now)
+        if due_in < tick + TICK - ANSWER_MARGIN:
+            return math.inf
+        return tick
+
+    def _countdown_step(self, now: float) -> float:
         deadline = self.flow.deadline
         if self.flow.status is Status.AUTHORIZED:
             return IDLE_TICK

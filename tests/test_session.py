@@ -532,7 +532,8 @@ async def test_the_countdown_wakes_the_session_only_for_a_listener(listening: bo
 
     changes: list[None] = []
     session = LoginSession(ClientIdentity.create(product="Ticks", client_identifier="ticks-1"),
-                           transport=emu.transport(), on_change=(lambda: changes.append(None)) if listening else None)
+                           transport=emu.transport(), on_change=(lambda: changes.append(None)) if listening else None,
+                           poll_interval=2.5)  # checked less than each second, so the countdown ticks apart
     shared = session._shared
     counts = {"notify": 0, "feed": 0}
     notify, feed = shared.notify, shared.feed
@@ -548,7 +549,7 @@ async def test_the_countdown_wakes_the_session_only_for_a_listener(listening: bo
     shared.notify, shared.feed = counted_notify, counted_feed  # type: ignore[method-assign]
     session.start()
     try:
-        await apoll_until(lambda: len(checks(emu)) >= 3, timeout=10, what="three pin checks")
+        await apoll_until(lambda: len(checks(emu)) >= 2, timeout=10, what="two pin checks")
         ticks = counts["notify"] - counts["feed"]  # notifications that no answer caused
         if listening:
             assert ticks >= 1 and changes, "the countdown moves every second for whoever shows it"
@@ -557,3 +558,33 @@ async def test_the_countdown_wakes_the_session_only_for_a_listener(listening: bo
         assert session.status.value == "waiting"
     finally:
         await session.aclose()
+
+
+# --------------------------------------------------------------------------- countdown ticks
+
+
+def _waiting(deadline: float) -> Any:
+    from types import SimpleNamespace
+
+    from plexpin_widget._driving import SharedFlow
+    from plexpin_widget._flow import Status
+
+    flow = SimpleNamespace(status=Status.WAITING, deadline=deadline)
+    return SharedFlow(flow, time.monotonic, lambda: None)  # type: ignore[arg-type]
+
+
+def test_a_check_due_within_the_next_countdown_step_replaces_the_tick() -> None:
+    shared = _waiting(deadline=100.0)
+    # At 10.3 the countdown next steps in 0.7 s, and again at 1.7 s.
+    assert shared.next_tick(10.3) == pytest.approx(0.7)
+    assert shared.next_tick(10.3, due_in=1.0) == math.inf, "the check's answer shows the 0.7 s step"
+    assert shared.next_tick(10.3, due_in=0.2) == math.inf, "the check comes first; the loop looks again"
+    # A check so close to the second step that its answer could miss it: tick separately.
+    assert shared.next_tick(10.3, due_in=1.6) == pytest.approx(0.7)
+    assert shared.next_tick(10.3, due_in=5.0) == pytest.approx(0.7)
+
+
+def test_nobody_watching_means_no_ticks_at_all() -> None:
+    shared = _waiting(deadline=100.0)
+    shared.ticks = False
+    assert shared.next_tick(10.3, due_in=5.0) == math.inf

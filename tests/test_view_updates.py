@@ -139,3 +139,28 @@ async def test_a_waiting_widget_moves_its_countdown_each_second_and_touches_noth
         assert login.status == "waiting"
     finally:
         await login.aclose()
+
+
+async def test_a_waiting_widget_wakes_once_a_second_for_both_its_check_and_its_countdown() -> None:
+    # Checked each second, the check's answer shows the countdown's next step: no second wake-up.
+    emu = PlexTvEmulator()
+    login = PlexPinLogin(product="Updates", transport=emu.transport())
+    try:
+        await apoll_until(lambda: login.code != "", what="a code")
+        shared = login._session._shared
+        wakes: list[int] = []
+        lefts: list[int] = []
+        notify = shared.notify
+        shared.notify = lambda: (wakes.append(1), notify())  # every feed and every countdown tick
+        login.observe(lambda change: lefts.append(change["new"]), names="seconds_left")
+
+        def checks() -> int:
+            return sum(1 for r in emu.request_log() if r.method == "GET" and r.path.startswith("/api/v2/pins/"))
+
+        first = checks()
+        await apoll_until(lambda: checks() >= first + 4, timeout=10, what="four more checks")
+        made = checks() - first
+        assert len(wakes) <= made + 1, f"{len(wakes)} wake-ups for {made} checks: the countdown ticks apart"
+        assert len(lefts) >= 3 and all(a - b == 1 for a, b in zip(lefts, lefts[1:])), lefts
+    finally:
+        await login.aclose()
