@@ -4,18 +4,21 @@
     python3 dev.py test [PYTEST ARGS...]   run the whole test suite (what CI runs)
     python3 dev.py demo [ARGS...]          start `plexpin demo` from the project venv
 
-`test` with no extra arguments runs four steps and fails if any fails:
+`test` with no extra arguments runs five steps and fails if any fails:
   1. pytest tests -m "not soak"                   everything, browser tests included (.venv)
   2. pytest -m soak tests                         the soak at CI size ("no tests collected" is OK)
   3. pytest tests --ignore=tests/browser -m "not soak"   core and kernel tests under ipykernel 6 with
                                                   ipywidgets 7.8, Colab's combination (.venv-ipyw7)
   4. pytest tests/browser/test_classic_notebook.py       classic Notebook 6.5 with ipywidgets 7.8 in
                                                   Chromium (.venv-nb6)
+  5. pytest tests/test_pms.py tests/test_emulator_plexapi.py tests/test_account.py
+                                                  python-plexapi 4.15, the oldest the plexapi extra
+                                                  allows, against the stand-ins (.venv-plexapi415)
 With extra arguments (e.g. `python3 dev.py test -k flow`) only step 1 runs, with those arguments.
 
-Virtual environments live in the repository (.venv, .venv-ipyw7, .venv-nb6). Each keeps a stamp of
-what was installed; packages are re-installed only when pyproject.toml (or the requirement list)
-changes.
+Virtual environments live in the repository (.venv, .venv-ipyw7, .venv-nb6, .venv-plexapi415). Each
+keeps a stamp of what was installed; packages are re-installed only when pyproject.toml (or the
+requirement list) changes.
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ NB6_REQUIREMENTS = [
     "httpx>=0.24", "pytest>=8", "pytest-timeout>=2.2", "pytest-asyncio>=0.23",
 ]
 NB6_TESTS = "tests/browser/test_classic_notebook.py"
+
+# python-plexapi 4.15, the oldest the `plexapi` extra allows, against the media-server stand-in and
+# the plex.tv emulator (the `test` extra needs 4.18 for MyPlexJWTLogin, so .venv runs only 4.18).
+PLEXAPI415_VENV = ROOT / ".venv-plexapi415"
+PLEXAPI415_REQUIREMENTS = [
+    "-e", ".", "plexapi==4.15.16", "pytest>=8", "pytest-timeout>=2.2", "pytest-asyncio>=0.23",
+]
+# The media-server stand-in, the classic MyPlexPinLogin, and login.account() / login.server().
+PLEXAPI415_TESTS = ["tests/test_pms.py", "tests/test_emulator_plexapi.py", "tests/test_account.py"]
 
 RULE = "=" * 78
 
@@ -200,6 +212,9 @@ def cmd_test(extra: list[str]) -> int:
             Step("browser test in classic Notebook 6.5 + ipywidgets 7.8 (.venv-nb6)",
                  lambda: ensure_venv(NB6_VENV, NB6_REQUIREMENTS),
                  [NB6_TESTS, "-m", "not soak"]),
+            Step("python-plexapi 4.15 against the media-server stand-in and plex.tv emulator (.venv-plexapi415)",
+                 lambda: ensure_venv(PLEXAPI415_VENV, PLEXAPI415_REQUIREMENTS),
+                 [*PLEXAPI415_TESTS, "-m", "not soak"]),
         ]
     for i, step in enumerate(steps, 1):
         run_step(i, len(steps), step)

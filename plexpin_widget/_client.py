@@ -365,15 +365,21 @@ class _ClientBase:
     """
 
     _http: httpx.Client | httpx.AsyncClient
+    #: httpx.Client or httpx.AsyncClient: the one thing the two clients build differently.
+    _http_class: type[httpx.Client] | type[httpx.AsyncClient]
 
     def __init__(
         self,
-        identity: ClientIdentity | None,
-        product: str,
-        base_url: str | None,
-        client_identifier: str | None,
-        timeout: float | httpx.Timeout | None,
+        identity: ClientIdentity | None = None,
+        *,
+        product: str = DEFAULT_PRODUCT,
+        base_url: str | None = None,
+        client_identifier: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport`` must suit the client: an ``httpx.BaseTransport`` for
+        :class:`PlexTvClient`, an ``httpx.AsyncBaseTransport`` for :class:`AsyncPlexTvClient`."""
         if identity is None:
             identity = ClientIdentity.create(product=product, client_identifier=client_identifier)
         self.identity = identity
@@ -381,6 +387,9 @@ class _ClientBase:
         self._timeout = _build_timeout(timeout)
         self._headers = _identity_headers(identity)
         self._prepared: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[httpx.Request, Any]] = {}
+        self._http = self._http_class(
+            base_url=self.base_url, timeout=self._timeout, transport=transport, verify=_tls_context()
+        )
 
     def _request_kwargs(self, call: _Call[Any]) -> dict[str, Any]:
         headers = dict(self._headers)
@@ -437,20 +446,8 @@ class PlexTvClient(_ClientBase):
     tests plug in the emulator. TLS certificates are always verified.
     """
 
-    def __init__(
-        self,
-        identity: ClientIdentity | None = None,
-        *,
-        product: str = DEFAULT_PRODUCT,
-        base_url: str | None = None,
-        client_identifier: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(identity, product, base_url, client_identifier, timeout)
-        self._http = httpx.Client(
-            base_url=self.base_url, timeout=self._timeout, transport=transport, verify=_tls_context()
-        )
+    _http: httpx.Client
+    _http_class = httpx.Client
 
     def _exchange(self, call: _Call[Any]) -> httpx.Response:
         request, transport = self._prepare(call)
@@ -532,20 +529,8 @@ class PlexTvClient(_ClientBase):
 class AsyncPlexTvClient(_ClientBase):
     """The asynchronous twin of :class:`PlexTvClient`; same methods, awaited."""
 
-    def __init__(
-        self,
-        identity: ClientIdentity | None = None,
-        *,
-        product: str = DEFAULT_PRODUCT,
-        base_url: str | None = None,
-        client_identifier: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(identity, product, base_url, client_identifier, timeout)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=self._timeout, transport=transport, verify=_tls_context()
-        )
+    _http: httpx.AsyncClient
+    _http_class = httpx.AsyncClient
 
     async def _exchange(self, call: _Call[Any]) -> httpx.Response:
         request, transport = self._prepare(call)

@@ -49,7 +49,7 @@ __all__ = ["LoginSession"]
 logger = logging.getLogger("plexpin_widget.session")
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     # No loop can run where asyncio was never imported (a plain script), and not importing it
     # there keeps `import plexpin_widget` light; everywhere else it is already loaded.
     asyncio = sys.modules.get("asyncio")
@@ -194,7 +194,7 @@ class LoginSession:
         timeout = _validate_timeout(timeout)
         deadline = None if timeout is None else self._clock() + timeout
         loop = self._loop
-        if loop is not None and loop.is_running() and _running_loop() is not loop:
+        if loop is not None and loop.is_running() and running_loop() is not loop:
             # Another thread's loop drives the flow; just wait for it to settle.
             if not self._settled.wait(timeout):
                 raise TimeoutError(f"not signed in after {timeout:g} s")
@@ -239,7 +239,7 @@ class LoginSession:
                 return
             loop = self._loop
             running = loop is not None and not loop.is_closed() and loop.is_running()
-            if running and _running_loop() is not loop:
+            if running and running_loop() is not loop:
                 # A cell may block in wait() on the loop's thread before the loop gets to run
                 # this; so it also goes in the inbox, and whichever runs it first wins.
                 item = functools.partial(work)
@@ -250,7 +250,7 @@ class LoginSession:
             work()
             return
         # No loop runs the flow (any more): use this thread's loop, if it has one, from now on.
-        self._loop = _running_loop()
+        self._loop = running_loop()
         work()
 
     def _run_posted(self, item: Callable[[], None]) -> None:
@@ -264,7 +264,7 @@ class LoginSession:
             self._async.cancel()
             self.flow.start(self._clock(), token=self._initial_token, by_key=self._initial_by_key)
         self._notify()
-        if self._loop is not None and _running_loop() is self._loop:
+        if self._loop is not None and running_loop() is self._loop:
             self._ensure_task()
         # With no event loop (a script), nothing is sent yet: wait() drives the flow, so an
         # observer registered in between sees every change, the first code included.
@@ -381,5 +381,5 @@ class LoginSession:
             with self._lock:
                 self._blocking_active -= 1
             self._inbox.drain()
-            if self._loop is not None and _running_loop() is self._loop:
+            if self._loop is not None and running_loop() is self._loop:
                 self._ensure_task()

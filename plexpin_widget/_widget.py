@@ -24,7 +24,7 @@ from ._flow import Status, validate_poll_interval
 from ._hosts import Host, detect_host
 from ._identity import DEFAULT_PRODUCT, ClientIdentity, validate_product
 from ._models import Pin, PlexResource, PlexUser
-from ._session import LoginSession
+from ._session import LoginSession, running_loop
 from ._kernel_events import BlockingUiEvents, await_with_ui_events, ipykernel_major, ui_events_work
 from ._sources import TOKEN_ENV, FoundKey, FoundToken, check_token_text, find_device_key, find_token, forget_rejected
 from ._store import DeviceKeyStore, TokenStore
@@ -44,16 +44,6 @@ from ._view import (
 
 __all__ = ["PlexPinLogin"]
 
-
-def _running_loop() -> Any:
-    """This thread's running event loop, or None (a plain script, a subshell thread)."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return None
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 _STATUSES = tuple(status.value for status in Status)
 # The box's own look may be set as for any ipywidgets box (layout=Layout(width="500px")); any
@@ -265,7 +255,7 @@ class PlexPinLogin(widgets.VBox):
         when plex.tv has answered, so the kernel never waits on the network.
         """
         token = self.token
-        loop = _running_loop()
+        loop = running_loop()
         revoked = self._revoke(token) if token and loop is None else None
         try:
             deleted = self._store.delete(self.client_identifier, self.base_url)

@@ -62,7 +62,7 @@ def make_login(emu: Any, private_config: Path) -> Iterator[Callable[..., Any]]:
     script; ``first_request=True`` (the default) then sends the first request before returning,
     so the login shows a code (or whatever the answer brought) as it would between cells."""
     from plexpin_widget import PlexPinLogin
-    from plexpin_widget._session import _running_loop
+    from plexpin_widget._session import running_loop
 
     made: list[Any] = []
 
@@ -72,7 +72,7 @@ def make_login(emu: Any, private_config: Path) -> Iterator[Callable[..., Any]]:
         kwargs.setdefault("transport", emu.transport())
         login = PlexPinLogin(**kwargs)
         made.append(login)
-        if first_request and _running_loop() is None and login.status == "requesting":
+        if first_request and running_loop() is None and login.status == "requesting":
             login._session.drive_first_request()
         return login
 

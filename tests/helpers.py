@@ -45,6 +45,8 @@ def point_plexapi_at(monkeypatch: Any, base_url: str) -> None:
 
     for name, url in plexapi_urls(base_url).items():
         class_name, attribute = name.split(".")
+        if class_name == "MyPlexJWTLogin" and not hasattr(myplex, class_name):
+            continue  # python-plexapi 4.18 brought MyPlexJWTLogin; older versions have nothing to point
         # CHECKPINS exists only in some python-plexapi versions; newer ones derive it from PINS.
         monkeypatch.setattr(getattr(myplex, class_name), attribute, url, raising=attribute != "CHECKPINS")
 
