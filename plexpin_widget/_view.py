@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import urllib.parse
+from collections.abc import Callable
 
 import ipywidgets as widgets
 
@@ -282,7 +283,10 @@ class LoginView:
     ipywidgets does, with no front-end extension of our own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, later: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """``later(work)`` runs ``work`` soon, outside the current update (the QR image is drawn
+        so); without it everything is drawn at once."""
+        self._later = later
         self.title = widgets.HTML()
         self.code = widgets.HTML()
         self.qr = widgets.Image(format="png", width=180, height=180)
@@ -344,8 +348,8 @@ class LoginView:
         _set(self.code, _code_html(parts.code, state.strong) if live else "")
         _set(self.link, _link_html(parts.auth_url) if parts.auth_url else "")
         if live and parts.auth_url != self._qr_for:
-            self.qr.value = qr_png(parts.auth_url)
             self._qr_for = parts.auth_url
+            self._draw_qr(parts.auth_url)
         elif not live and self._qr_for:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
@@ -371,6 +375,19 @@ class LoginView:
         _show(self.notice, bool(parts.notice))
         _set(self.busy, f"<small>{BUSY_NOTE}</small>" if parts.busy else "")
         _show(self.busy, parts.busy)
+
+    def _draw_qr(self, auth_url: str) -> None:
+        # Encoding a QR image takes ~10 ms. Where ``later`` defers it (to the event loop's next
+        # round), the other answers that arrived with this one are taken in first: the logins
+        # of one kernel then keep checking together, in one wake-up, rather than drifting apart.
+        if self._later is None:
+            self._fill_qr(auth_url)
+        else:
+            self._later(lambda: self._fill_qr(auth_url))
+
+    def _fill_qr(self, auth_url: str) -> None:
+        if self._qr_for == auth_url:  # still the live code (else expired, or replaced meanwhile)
+            self.qr.value = qr_png(auth_url)
 
     def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
         if self.progress.max != lifetime:

@@ -13,7 +13,7 @@ import datetime
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -137,7 +137,7 @@ class PlexPinLogin(widgets.VBox):
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
         check_request_timeout(request_timeout)
-        self._view = LoginView()
+        self._view = LoginView(later=_soon)
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
         self.layout.border = "1px solid #d0d7de"
@@ -772,3 +772,12 @@ def _lifetime(pin: Pin) -> int:
     """The pin's whole lifetime in seconds (what the progress bar counts down from)."""
     lifetime = int(pin.lifetime.total_seconds()) if pin.lifetime is not None else 0
     return lifetime or pin.expires_in
+
+
+def _soon(work: Callable[[], None]) -> None:
+    """Run ``work`` in the event loop's next round, or now where no loop runs in this thread."""
+    loop = running_loop()
+    if loop is None:
+        work()
+    else:
+        loop.call_soon(work)

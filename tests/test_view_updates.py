@@ -164,3 +164,33 @@ async def test_a_waiting_widget_wakes_once_a_second_for_both_its_check_and_its_c
         assert len(lefts) >= 3 and all(a - b == 1 for a, b in zip(lefts, lefts[1:])), lefts
     finally:
         await login.aclose()
+
+
+async def test_on_an_event_loop_the_qr_image_is_drawn_in_the_next_round() -> None:
+    # Encoding the image is the slow part of a first render: deferred, the other answers that
+    # arrived together are taken in first, so the logins keep checking in step.
+    import asyncio
+
+    rounds: list[Any] = []
+    view = LoginView(later=lambda work: rounds.append(asyncio.get_running_loop().call_soon(work)))
+    view.render(WAITING)
+    assert view.code.value and view.qr.value == b"", "the code shows at once; the image comes next round"
+    assert len(rounds) == 1
+    await asyncio.sleep(0)
+    assert bytes(view.qr.value).startswith(b"\x89PNG")
+
+
+async def test_a_qr_image_due_for_a_code_no_longer_live_is_never_drawn() -> None:
+    import asyncio
+
+    view = LoginView(later=lambda work: asyncio.get_running_loop().call_soon(work))
+    view.render(WAITING)
+    view.render(dataclasses.replace(WAITING, status="expired", code="", auth_url="", seconds_left=0))
+    await asyncio.sleep(0)
+    assert view.qr.value == b"", "an expired code's image must not reach a saved notebook"
+
+
+def test_without_a_scheduler_the_view_draws_everything_at_once() -> None:
+    view = LoginView()
+    view.render(WAITING)
+    assert bytes(view.qr.value).startswith(b"\x89PNG")
