@@ -273,7 +273,10 @@ def targets_and_analysis(rows: Sequence[Row], details: dict[str, Any]) -> tuple[
                 "Waiting cost: the engine spends its CPU in the HTTP stack below httpx's client layer ("
                 + ", ".join(f"{name} {share * 100:.0f} %" for name, share in top) + " under cProfile, see "
                 "*Where a waiting login's CPU goes* in section 5); the widget adds what moving the countdown "
-                f"once a second costs ({f((w - e) / e * 100) if e else '—'} % here). These are CPU times of "
+                f"once a second costs ({f((w - e) / e * 100) if e else '—'} % here). Logins created together "
+                "in one process check in step, so one wake-up of the event loop serves many of them; anything "
+                "slow in taking in an answer (a QR image drawn inline took ~10 ms) spreads them apart and costs "
+                "more wake-ups. These are CPU times of "
                 "processes that ran at the same time on a shared 2-core machine; slices of one process differ "
                 "by about ±10 %, and the verdicts compare the medians.")
     growth = details.get("growth") or {}
