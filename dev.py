@@ -204,7 +204,7 @@ def cmd_test(extra: list[str]) -> int:
             Step("pytest tests (everything but the soak; browser tests included)",
                  main_python, ["tests", "-m", "not soak", f"--ignore={NB6_TESTS}"]),
             Step("soak at CI size: pytest -m soak tests",
-                 main_python, ["-m", "soak", "tests"],
+                 main_python, ["-m", "soak", "tests", f"--ignore={NB6_TESTS}"],
                  ok_codes={5: "no soak tests collected (pytest exit 5); counted as passed for this step"}),
             Step("core and kernel tests under ipykernel 6 + ipywidgets 7.8 (.venv-ipyw7)",
                  lambda: ensure_venv(IPYW7_VENV, IPYW7_REQUIREMENTS),
