@@ -131,6 +131,12 @@ class LoginSession:
     def status(self) -> Status:
         return self.flow.status
 
+    @property
+    def is_blocking(self) -> bool:
+        """Whether a blocking ``wait()`` drives the flow right now (on whichever thread)."""
+        with self._lock:
+            return self._blocking_active > 0
+
     def seconds_left(self) -> int:
         with self._lock:
             return self.flow.seconds_left(self._clock())

@@ -137,7 +137,7 @@ class PlexPinLogin(widgets.VBox):
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
         check_request_timeout(request_timeout)
-        self._view = LoginView(later=_soon)
+        self._view = LoginView(later=self._soon)
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
         self.layout.border = "1px solid #d0d7de"
@@ -218,6 +218,17 @@ class PlexPinLogin(widgets.VBox):
     def jwt(self) -> bool:
         """Whether this login uses Plex's JWT sign-in (``jwt=True``)."""
         return self._jwt
+
+    def _soon(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in the event loop's next round; now where no loop runs in this thread,
+        or while a blocking ``wait()`` holds the loop (its next round comes only after the wait,
+        so the QR image would be missing for as long as the person needs it)."""
+        loop = running_loop()
+        session = getattr(self, "_session", None)
+        if loop is None or (session is not None and session.is_blocking):
+            work()
+        else:
+            loop.call_soon(work)
 
     def start(self) -> None:
         """Begin the login. The constructor calls this unless ``autostart=False``."""
@@ -772,12 +783,3 @@ def _lifetime(pin: Pin) -> int:
     """The pin's whole lifetime in seconds (what the progress bar counts down from)."""
     lifetime = int(pin.lifetime.total_seconds()) if pin.lifetime is not None else 0
     return lifetime or pin.expires_in
-
-
-def _soon(work: Callable[[], None]) -> None:
-    """Run ``work`` in the event loop's next round, or now where no loop runs in this thread."""
-    loop = running_loop()
-    if loop is None:
-        work()
-    else:
-        loop.call_soon(work)

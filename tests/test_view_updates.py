@@ -194,3 +194,33 @@ def test_without_a_scheduler_the_view_draws_everything_at_once() -> None:
     view = LoginView()
     view.render(WAITING)
     assert bytes(view.qr.value).startswith(b"\x89PNG")
+
+
+async def test_a_blocking_wait_draws_the_qr_image_while_it_blocks(make_login: Any, emu: PlexTvEmulator) -> None:
+    # A cell that calls wait() holds the event loop: a deferred image would only be drawn after
+    # the wait, when the person no longer needs it. The approver below claims only once the
+    # image is there, so without it the wait runs into its timeout.
+    import threading
+
+    from helpers import poll_until
+
+    login = make_login()
+    drawn = threading.Event()
+
+    def approve() -> None:
+        try:
+            poll_until(lambda: bytes(login._view.qr.value).startswith(b"\x89PNG"), timeout=10,
+                       what="the QR image during a blocking wait")
+            drawn.set()
+        finally:
+            emu.claim()
+
+    approver = threading.Thread(target=approve)
+    approver.start()
+    try:
+        token = login.wait(timeout=20)
+    finally:
+        approver.join()
+        await login.aclose()
+    assert drawn.is_set(), "the QR image was not drawn while wait() blocked"
+    assert token == emu.demo_token

@@ -72,7 +72,10 @@ def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(server_pool, p
         code = wait_until(lambda: root.locator(".plexpin-code").inner_text().strip(), timeout=30, interval=0.1,
                           message="a link code", page=page)
         auth_url = f"{server.url.rstrip('/')}/link/?pin={code}"
-        assert auth_url in decode_qr_png(root.locator("img.plexpin-qr").screenshot())
+        # The image may follow the code by one round of the kernel's loop; it must come while
+        # the next cell blocks in wait(), so it is awaited, not assumed.
+        wait_until(lambda: auth_url in decode_qr_png(root.locator("img.plexpin-qr").screenshot()),
+                   timeout=15, interval=0.2, message="a QR image that decodes to the link", page=page)
         # The second cell now blocks in login.wait(); the page's Cancel must reach it.
         wait_until(lambda: page.evaluate("() => Jupyter.notebook.kernel_busy"), timeout=10, interval=0.05,
                    message="the blocking cell to run", page=page)
