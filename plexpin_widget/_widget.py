@@ -137,7 +137,7 @@ class PlexPinLogin(widgets.VBox):
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
         check_request_timeout(request_timeout)
-        self._view = LoginView(later=self._soon)
+        self._view = LoginView()
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
         self.layout.border = "1px solid #d0d7de"
@@ -218,17 +218,6 @@ class PlexPinLogin(widgets.VBox):
     def jwt(self) -> bool:
         """Whether this login uses Plex's JWT sign-in (``jwt=True``)."""
         return self._jwt
-
-    def _soon(self, work: Callable[[], None]) -> None:
-        """Run ``work`` in the event loop's next round; now where no loop runs in this thread,
-        or while a blocking ``wait()`` holds the loop (its next round comes only after the wait,
-        so the QR image would be missing for as long as the person needs it)."""
-        loop = running_loop()
-        session = getattr(self, "_session", None)
-        if loop is None or (session is not None and session.is_blocking):
-            work()
-        else:
-            loop.call_soon(work)
 
     def start(self) -> None:
         """Begin the login. The constructor calls this unless ``autostart=False``."""

@@ -69,16 +69,28 @@ def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(server_pool, p
         first_output = outputs.first.inner_text()
         assert "host=jupyter_frontend" in first_output and "ipykernel=6." in first_output
         assert "ipywidgets=7.8" in first_output
-        code = wait_until(lambda: root.locator(".plexpin-code").inner_text().strip(), timeout=30, interval=0.1,
-                          message="a link code", page=page)
-        auth_url = f"{server.url.rstrip('/')}/link/?pin={code}"
+        def shown_code_matching_its_qr() -> str:
+            # The code may still change under us (the blocking wait() of the next cell can take
+            # the login over with a code of its own), so the code and the image are read together.
+            from playwright.sync_api import Error as PlaywrightError
+
+            try:
+                shown = root.locator(".plexpin-code").inner_text(timeout=1000).strip()
+            except PlaywrightError:  # the view is being redrawn; ask again
+                return ""
+            return shown if shown and f"{server.url.rstrip('/')}/link/?pin={shown}" in _decoded_qr(root) else ""
+
         # The image may follow the code by one round of the kernel's loop; it must come while
         # the next cell blocks in wait(), so it is awaited, not assumed.
-        wait_until(lambda: auth_url in decode_qr_png(root.locator("img.plexpin-qr").screenshot()),
-                   timeout=15, interval=0.2, message="a QR image that decodes to the link", page=page)
+        code = wait_until(shown_code_matching_its_qr, timeout=30, interval=0.2,
+                          message="a link code and a QR image that decodes to its link", page=page)
         # The second cell now blocks in login.wait(); the page's Cancel must reach it.
-        wait_until(lambda: page.evaluate("() => Jupyter.notebook.kernel_busy"), timeout=10, interval=0.05,
-                   message="the blocking cell to run", page=page)
+        # The running cell's prompt, not kernel_busy: jupyter-ui-poll handles widget messages
+        # inside the cell, and each of them ends with a status "idle" the page takes at its word.
+        wait_until(
+            lambda: "*" in page.evaluate("() => Jupyter.notebook.get_cell(1).element.find('.input_prompt').text()"),
+            timeout=10, interval=0.05, message="the blocking cell to run", page=page,
+        )
         root.locator(".plexpin-cancel button, button.plexpin-cancel").first.click()
         wait_until(lambda: "wait raised LoginCancelledError" in page.locator(".output_area").last.inner_text(),
                    timeout=10, interval=0.05, message="the wait to end with LoginCancelledError", page=page)
@@ -89,12 +101,23 @@ def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(server_pool, p
             timeout=30, interval=0.1, message="a new code", page=page,
         )
         emu.claim(code=new_code)
-        wait_until(lambda: "Signed in as" in root.locator(".plexpin-signed-in").inner_text(), timeout=15,
-                   interval=0.1, message="Signed in as", page=page)
-        assert HOSTILE_USERNAME in root.locator(".plexpin-signed-in").inner_text()
+        # "Signed in as your Plex account" shows first; the name follows once the account is read.
+        wait_until(lambda: f"Signed in as {HOSTILE_USERNAME}" in root.locator(".plexpin-signed-in").inner_text(),
+                   timeout=15, interval=0.1, message="Signed in as <the hostile name, as text>", page=page)
         assert page.locator(".plexpin-signed-in img").count() == 0
         assert page_watch.dialogs == [], f"a dialog fired: {page_watch.dialogs}"
     finally:
         fe.leave_page(page)
         fe.cleanup()
         fe.remove_kernelspecs()
+
+
+def _decoded_qr(root) -> list[str]:
+    """The texts the QR image decodes to; none while the image element is being replaced (an
+    update of the image swaps the element, and a screenshot of a detached one fails)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        return decode_qr_png(root.locator("img.plexpin-qr").screenshot(timeout=2000))
+    except PlaywrightError:
+        return []
