@@ -13,7 +13,7 @@ import datetime
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as widgets
