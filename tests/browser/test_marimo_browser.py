@@ -25,7 +25,9 @@ from typing import Any, Iterator
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import REPO_ROOT, PageWatch, _tail, decode_qr_png, free_port, port_open, wait_until
+from .conftest import (
+    REPO_ROOT, PageWatch, _tail, decode_qr_png, free_port, port_open, stop_process_group, wait_until,
+)
 
 pytest.importorskip("marimo", reason="marimo is in the browser extra")
 
@@ -74,14 +76,7 @@ class MarimoServer:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
 
 
 @dataclass
