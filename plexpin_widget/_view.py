@@ -284,8 +284,8 @@ class LoginView:
     """
 
     def __init__(self, later: Callable[[Callable[[], None]], None] | None = None) -> None:
-        """``later(work)`` runs ``work`` soon, outside the current update (the QR image is drawn
-        so); without it everything is drawn at once."""
+        """``later(work)`` runs ``work`` soon, outside the current update: the QR image is drawn
+        so, unless :meth:`flush` draws it first. Without ``later`` everything is drawn at once."""
         self._later = later
         self.title = widgets.HTML()
         self.code = widgets.HTML()
@@ -324,6 +324,7 @@ class LoginView:
         self.footer.add_class(f"{CSS_PREFIX}-footer")
         self.notice.add_class(f"{CSS_PREFIX}-notice")
         self._qr_for = ""
+        self._qr_pending = False  # the image of ``_qr_for`` is still to be drawn
         self._shown: ViewState | None = None
 
     def render(self, state: ViewState) -> None:
@@ -354,6 +355,7 @@ class LoginView:
             # Leave nothing reusable in a saved notebook once the code is no longer live.
             self.qr.value = b""
             self._qr_for = ""
+            self._qr_pending = False
         self._render_countdown(parts.seconds_left, parts.lifetime, parts.expiring, parts.status_text)
         _set(self.error, f'<span style="color: #b00020">{html.escape(parts.error)}</span>' if parts.error else "")
         if parts.signed_in_as:
@@ -377,17 +379,24 @@ class LoginView:
         _show(self.busy, parts.busy)
 
     def _draw_qr(self, auth_url: str) -> None:
-        # Encoding a QR image takes ~10 ms. Where ``later`` defers it (to the event loop's next
-        # round), the other answers that arrived with this one are taken in first: the logins
-        # of one kernel then keep checking together, in one wake-up, rather than drifting apart.
+        # Encoding a QR image takes a few ms. Where ``later`` defers it (to the event loop's
+        # next round), the other answers that arrived with this one are taken in first: the
+        # logins of one kernel then keep checking together, in one wake-up, rather than
+        # drifting apart by an image's worth each.
         if self._later is None:
-            self._fill_qr(auth_url)
-        else:
-            self._later(lambda: self._fill_qr(auth_url))
-
-    def _fill_qr(self, auth_url: str) -> None:
-        if self._qr_for == auth_url:  # still the live code (else expired, or replaced meanwhile)
             self.qr.value = qr_png(auth_url)
+            return
+        already_due = self._qr_pending
+        self._qr_pending = True
+        if not already_due:
+            self._later(self.flush)
+
+    def flush(self) -> None:
+        """Draw now what was left for later (the QR image of the live code, if still due)."""
+        if self._qr_pending:
+            self._qr_pending = False
+            if self._qr_for:  # else expired or cleared meanwhile: nothing to draw
+                self.qr.value = qr_png(self._qr_for)
 
     def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:
         if self.progress.max != lifetime:

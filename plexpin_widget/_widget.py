@@ -13,7 +13,7 @@ import datetime
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -137,7 +137,7 @@ class PlexPinLogin(widgets.VBox):
         # a half-built view (dozens of open widget models) behind.
         base_url = resolve_base_url(base_url)
         check_request_timeout(request_timeout)
-        self._view = LoginView()
+        self._view = LoginView(later=self._soon)
         super().__init__(children=list(self._view.children), **kwargs)
         self.add_class("plexpin-login")
         self.layout.border = "1px solid #d0d7de"
@@ -218,6 +218,17 @@ class PlexPinLogin(widgets.VBox):
     def jwt(self) -> bool:
         """Whether this login uses Plex's JWT sign-in (``jwt=True``)."""
         return self._jwt
+
+    def _soon(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in the event loop's next round; now where no loop runs in this thread,
+        or while a blocking ``wait()`` holds the loop (its next round comes only after the wait,
+        when the person no longer needs the QR image)."""
+        loop = running_loop()
+        session = getattr(self, "_session", None)
+        if loop is None or (session is not None and session.is_blocking):
+            work()
+        else:
+            loop.call_soon(work)
 
     def start(self) -> None:
         """Begin the login. The constructor calls this unless ``autostart=False``."""
@@ -366,6 +377,9 @@ class PlexPinLogin(widgets.VBox):
         while the cell waits; on ipykernel 7 the widget says that the cell is busy and that
         interrupting the kernel (■) stops the wait (the login goes on polling).
         """
+        # A draw left for the loop's next round (an answer taken in just before this cell ran)
+        # would come only after the wait, which holds that loop: it is drawn now.
+        self._view.flush()
         with self._waiting(blocking=True) as ui_events:
             return self._session.wait(timeout, idle=ui_events)
 

@@ -224,3 +224,41 @@ async def test_a_blocking_wait_draws_the_qr_image_while_it_blocks(make_login: An
         await login.aclose()
     assert drawn.is_set(), "the QR image was not drawn while wait() blocked"
     assert token == emu.demo_token
+
+
+async def test_a_blocking_wait_draws_an_image_left_for_a_loop_round_it_now_holds(
+    make_login: Any, emu: PlexTvEmulator,
+) -> None:
+    # Run All: the first answer is taken in between two cells and its image left for the loop's
+    # next round, and then the next cell blocks in wait() before that round comes. Here the
+    # deferred draws are held back for good, as that round would be; wait() must draw the image.
+    import threading
+
+    from helpers import apoll_until, poll_until
+
+    login = make_login()
+    held: list[Any] = []
+    login._view._later = held.append
+    await apoll_until(lambda: bool(login.code), timeout=10, what="a code")
+    assert login._view.qr.value == b"" and len(held) == 1, "the image was not left for later"
+    drawn = threading.Event()
+
+    def approve() -> None:
+        try:
+            poll_until(lambda: bytes(login._view.qr.value).startswith(b"\x89PNG"), timeout=10,
+                       what="the QR image once wait() blocks")
+            drawn.set()
+        finally:
+            emu.claim()
+
+    approver = threading.Thread(target=approve)
+    approver.start()
+    try:
+        token = login.wait(timeout=20)
+    finally:
+        approver.join()
+        await login.aclose()
+    assert drawn.is_set(), "the image left for the loop's next round never came while wait() blocked"
+    assert token == emu.demo_token
+    held[0]()  # that round comes after all, once the code is no longer live: nothing is drawn
+    assert login._view.qr.value == b"", "an image drawn for a code no longer live"
