@@ -395,7 +395,8 @@ class LoginView:
         """Draw now what was left for later (the QR image of the live code, if still due)."""
         if self._qr_pending:
             self._qr_pending = False
-            if self._qr_for:  # else expired or cleared meanwhile: nothing to draw
+            # Nothing to draw once the code expired or the login closed: either clears ``_qr_for``.
+            if self._qr_for:
                 self.qr.value = qr_png(self._qr_for)
 
     def _render_countdown(self, seconds_left: int, lifetime: int, expiring: bool, status_text: str) -> None:

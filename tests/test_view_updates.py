@@ -262,3 +262,15 @@ async def test_a_blocking_wait_draws_an_image_left_for_a_loop_round_it_now_holds
     assert token == emu.demo_token
     held[0]()  # that round comes after all, once the code is no longer live: nothing is drawn
     assert login._view.qr.value == b"", "an image drawn for a code no longer live"
+
+
+async def test_an_image_left_for_later_is_not_drawn_into_a_closed_login(make_login: Any) -> None:
+    from helpers import apoll_until
+
+    login = make_login()
+    held: list[Any] = []
+    login._view._later = held.append
+    await apoll_until(lambda: bool(login.code), timeout=10, what="a code")
+    await login.aclose()
+    held[0]()  # the loop's next round, after the cell that closed it
+    assert login._view.qr.value == b""
