@@ -196,15 +196,13 @@ def test_without_a_scheduler_the_view_draws_everything_at_once() -> None:
     assert bytes(view.qr.value).startswith(b"\x89PNG")
 
 
-async def test_a_blocking_wait_draws_the_qr_image_while_it_blocks(make_login: Any, emu: PlexTvEmulator) -> None:
-    # A cell that calls wait() holds the event loop: a deferred image would only be drawn after
-    # the wait, when the person no longer needs it. The approver below claims only once the
-    # image is there, so without it the wait runs into its timeout.
+def _wait_with_an_approver_who_needs_the_image(login: Any, emu: PlexTvEmulator) -> tuple[str, bool]:
+    """``login.wait()`` on this thread while another approves only once the QR image is drawn
+    (without it, the wait runs into its timeout): the token, and whether the image came."""
     import threading
 
     from helpers import poll_until
 
-    login = make_login()
     drawn = threading.Event()
 
     def approve() -> None:
@@ -221,8 +219,18 @@ async def test_a_blocking_wait_draws_the_qr_image_while_it_blocks(make_login: An
         token = login.wait(timeout=20)
     finally:
         approver.join()
+    return token, drawn.is_set()
+
+
+async def test_a_blocking_wait_draws_the_qr_image_while_it_blocks(make_login: Any, emu: PlexTvEmulator) -> None:
+    # A cell that calls wait() holds the event loop: a deferred image would only be drawn after
+    # the wait, when the person no longer needs it.
+    login = make_login()
+    try:
+        token, drawn = _wait_with_an_approver_who_needs_the_image(login, emu)
+    finally:
         await login.aclose()
-    assert drawn.is_set(), "the QR image was not drawn while wait() blocked"
+    assert drawn, "the QR image was not drawn while wait() blocked"
     assert token == emu.demo_token
 
 
@@ -232,33 +240,18 @@ async def test_a_blocking_wait_draws_an_image_left_for_a_loop_round_it_now_holds
     # Run All: the first answer is taken in between two cells and its image left for the loop's
     # next round, and then the next cell blocks in wait() before that round comes. Here the
     # deferred draws are held back for good, as that round would be; wait() must draw the image.
-    import threading
-
-    from helpers import apoll_until, poll_until
+    from helpers import apoll_until
 
     login = make_login()
     held: list[Any] = []
     login._view._later = held.append
     await apoll_until(lambda: bool(login.code), timeout=10, what="a code")
     assert login._view.qr.value == b"" and len(held) == 1, "the image was not left for later"
-    drawn = threading.Event()
-
-    def approve() -> None:
-        try:
-            poll_until(lambda: bytes(login._view.qr.value).startswith(b"\x89PNG"), timeout=10,
-                       what="the QR image once wait() blocks")
-            drawn.set()
-        finally:
-            emu.claim()
-
-    approver = threading.Thread(target=approve)
-    approver.start()
     try:
-        token = login.wait(timeout=20)
+        token, drawn = _wait_with_an_approver_who_needs_the_image(login, emu)
     finally:
-        approver.join()
         await login.aclose()
-    assert drawn.is_set(), "the image left for the loop's next round never came while wait() blocked"
+    assert drawn, "the image left for the loop's next round never came while wait() blocked"
     assert token == emu.demo_token
     held[0]()  # that round comes after all, once the code is no longer live: nothing is drawn
     assert login._view.qr.value == b"", "an image drawn for a code no longer live"
