@@ -85,6 +85,13 @@ NB6_KERNEL_READY_JS = """
 }
 """
 
+# widgetsnbextension 3's console line when a fresh kernel refuses its control comm (see
+# FrontEnd._open_and_run_classic), and a comm_info request answered in order after its own.
+NB6_WIDGET_LOAD_FALLBACK = 'Failed to fetch ipywidgets through the "jupyter.widget.control" comm channel'
+NB6_COMM_INFO_ROUND_TRIP_JS = """
+() => new Promise((resolve) => window.Jupyter.notebook.kernel.comm_info("jupyter.widget", () => resolve(true)))
+"""
+
 
 # --------------------------------------------------------------------------------------------
 # small utilities
@@ -495,16 +502,42 @@ class FrontEnd:
             page.goto(self.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
             return
         self.delete_sessions()
-        page.goto(self.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
         if self.kind == "nb6":
+            self._open_and_run_classic(page, name)
+            return
+        page.goto(self.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
+        self.wait_kernel_ready(page, name)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def _open_and_run_classic(self, page, name: str) -> None:
+        """Classic Notebook: open ``name``, wait until its widget manager has loaded the kernel's
+        widgets, then run it all.
+
+        widgetsnbextension 3 ends that first load by re-rendering every output showing a widget,
+        and a view re-rendered so is lost for good (its removal blanks the output's model id): a
+        Run All before the load ends leaves an empty output where the login was. With a fresh
+        kernel (ipywidgets not yet imported) the load asks the kernel's control comm, is refused,
+        says so on the console and falls back to a comm_info request; a comm_info of our own,
+        sent after that, is answered after it, by which time the load's last step has run.
+        """
+        lines: list[str] = []
+
+        def on_console(message) -> None:
+            lines.append(message.text)
+
+        page.on("console", on_console)
+        try:
+            page.goto(self.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
             wait_until(
                 lambda: page.evaluate(NB6_KERNEL_READY_JS), timeout=KERNEL_READY_TIMEOUT, interval=0.1,
                 message=f"classic notebook: kernel of {name} connected+idle", page=page,
             )
-            page.evaluate("() => window.Jupyter.notebook.execute_all_cells()")
-            return
-        self.wait_kernel_ready(page, name)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            wait_until(lambda: any(NB6_WIDGET_LOAD_FALLBACK in line for line in lines), timeout=30, interval=0.05,
+                       message="the widget manager's first load of the kernel's widgets (its fallback)", page=page)
+        finally:
+            page.remove_listener("console", on_console)
+        page.evaluate(NB6_COMM_INFO_ROUND_TRIP_JS)
+        page.evaluate("() => window.Jupyter.notebook.execute_all_cells()")
 
     def wait_kernel_ready(self, page, path: str, timeout: float = KERNEL_READY_TIMEOUT) -> None:
         dialog = page.locator(".jp-Dialog")
