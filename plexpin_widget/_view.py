@@ -28,6 +28,7 @@ from ._errors import (
     TransportError,
 )
 from ._qr import qr_png
+from ._terminal import clock
 
 __all__ = [
     "LoginView",
@@ -117,11 +118,6 @@ def unreachable_sentence(retry_in: int) -> str:
     return f"Can't reach plex.tv — {when}…"
 
 
-def _clock(seconds: int) -> str:
-    minutes, secs = divmod(max(0, seconds), 60)
-    return f"{minutes}:{secs:02d}"
-
-
 def link_label(auth_url: str) -> str:
     """Short text for the link: ``plex.tv/link`` rather than the whole URL."""
     parts = urllib.parse.urlsplit(auth_url)
@@ -137,7 +133,7 @@ def status_sentence(state: ViewState) -> str:
         return "Reconnecting to plex.tv…" if state.reconnecting else "Getting a code from plex.tv…"
     if state.status == "waiting":
         where = "the page below" if state.strong else link_label(state.auth_url) or "plex.tv/link"
-        base = f"Enter the code at {where} or scan the QR code. {_clock(state.seconds_left)} left."
+        base = f"Enter the code at {where} or scan the QR code. {clock(state.seconds_left)} left."
         return f"Reconnecting… {base}" if state.reconnecting else base
     if state.status == "authorized":
         who = state.username or "your Plex account"
