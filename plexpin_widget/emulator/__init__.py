@@ -14,8 +14,9 @@ plex.tv's JSON and XML shapes, Plex's JWT sign-in (pins with a device JWK and th
 code, and offers test hooks (``claim``, ``auto_claim``, ``faults``, ``clock``,
 ``request_log``...) in Python and over HTTP under ``/__emulator__/``.
 
-This package imports only ``plexpin_widget._models`` and ``plexpin_widget._jwk`` (whose
-PyJWT/cryptography are needed only once a JWT endpoint is used) from the rest of plexpin_widget.
+This package imports only ``plexpin_widget._models``, ``plexpin_widget._jwk`` (whose
+PyJWT/cryptography are needed only once a JWT endpoint is used) and ``plexpin_widget._qr`` (the
+same QR drawing as the widget) from the rest of plexpin_widget.
 """
 
 from ._app import NONCE_RATE_LIMIT_CODE, LoggedRequest, PlexTvEmulator

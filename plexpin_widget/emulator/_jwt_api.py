@@ -52,7 +52,8 @@ class JwtApi:
     def _bad_request(request: EmulatorRequest, reason: str) -> EmulatorResponse:
         return error_response(request, 400, None, f"Bad Request: {reason}")
 
-    def _read_jwk(self, request: EmulatorRequest, jwk: Any) -> dict[str, Any] | EmulatorResponse:
+    def _read_jwk(self, request: EmulatorRequest, jwk: Any, client: str) -> dict[str, Any] | EmulatorResponse:
+        """The public JWK ``client`` sent, or plex.tv's refusal (malformed, or another device's)."""
         try:
             _jwk.public_key_from_jwk(jwk)
         except ConfigurationError as exc:
@@ -61,6 +62,8 @@ class JwtApi:
             return self._bad_request(request, "the jwk has no 'kid'")
         if jwk.get("alg", "EdDSA") != "EdDSA":
             return self._bad_request(request, "the jwk's 'alg' must be EdDSA")
+        if self.authority.kid_taken(jwk["kid"], client):
+            return error_response(request, 422, None, "Thumbprint Already Taken: JWK already registered by another device")
         return {key: jwk[key] for key in ("kty", "crv", "x", "kid", "alg", "use") if key in jwk}
 
     # ------------------------------------------------------------------ pins
@@ -70,12 +73,7 @@ class JwtApi:
         body = request.json_body
         if not isinstance(body, dict) or "jwk" not in body:
             return None
-        jwk = self._read_jwk(request, body["jwk"])
-        if isinstance(jwk, EmulatorResponse):
-            return jwk
-        if self.authority.kid_taken(jwk["kid"], client):
-            return error_response(request, 422, None, "Thumbprint Already Taken: JWK already registered by another device")
-        return jwk
+        return self._read_jwk(request, body["jwk"], client)
 
     def approve(self, record: PinRecord, account: Account) -> None:
         """A JWK pin was approved: its key now signs in as ``account`` for the pin's client identifier."""
@@ -170,11 +168,9 @@ class JwtApi:
         body = request.json_body
         if not isinstance(body, dict) or "jwk" not in body:
             return self._bad_request(request, "the body must be JSON with a 'jwk' object")
-        jwk = self._read_jwk(request, body["jwk"])
+        jwk = self._read_jwk(request, body["jwk"], client)
         if isinstance(jwk, EmulatorResponse):
             return jwk
-        if self.authority.kid_taken(jwk["kid"], client):
-            return error_response(request, 422, None, "Thumbprint Already Taken: JWK already registered by another device")
         legacy = None if looks_like_jwt(request.token) else request.token
         self.authority.register(client, jwk, account, legacy_token=legacy)
         return EmulatorResponse(201)
