@@ -167,10 +167,7 @@ class MediaServerRoutes:
         libtype = TYPE_NAMES.get(query.type_code or 0, section.type)
         if libtype not in SECTION_TYPES[section.type]:
             return self._items(request, [], librarySectionID=section.key, librarySectionTitle=section.title)
-        items = apply_filters(section.of_type(libtype), query, self.library.now)
-        items = sort_items(items, query.sort or (("titleSort", False),))
-        if query.limit is not None:
-            items = items[:query.limit]
+        items = self._searched(section.of_type(libtype), query)
         meta = [_meta.meta_element(section)] if request.query_value("includeMeta") == "1" else None
         return self._items(request, items, lead=meta, librarySectionID=section.key,
                            librarySectionTitle=section.title, librarySectionUUID=section.uuid, viewGroup=libtype)
@@ -180,8 +177,12 @@ class MediaServerRoutes:
         query = Query.parse(request.query_params)
         libtype = TYPE_NAMES.get(query.type_code or 0, "movie")
         items = [item for section in self.library.sections for item in section.of_type(libtype)]
-        items = sort_items(apply_filters(items, query, self.library.now), query.sort or (("titleSort", False),))
-        return self._items(request, items[:query.limit] if query.limit is not None else items)
+        return self._items(request, self._searched(items, query))
+
+    def _searched(self, items: list[MediaItem], query: Query) -> list[MediaItem]:
+        """``items`` filtered, sorted (by title unless asked otherwise) and cut to the limit."""
+        found = sort_items(apply_filters(items, query, self.library.now), query.sort or (("titleSort", False),))
+        return found[:query.limit] if query.limit is not None else found
 
     def _recently_added(self, request: EmulatorRequest, _: re.Match[str]) -> EmulatorResponse:
         """Films, episodes and albums across the library, newest first."""
@@ -205,10 +206,13 @@ class MediaServerRoutes:
         limit = int(limit_text) if limit_text and limit_text.isdigit() else 10
         section_value = request.query_value("sectionId")
         root = Element("MediaContainer", {"size": 0})
+        found_by_type: dict[str, list[MediaItem]] = {}
+        if text:  # one walk over the library, items kept in library order within each type
+            for item in self.library.iter_items():
+                if text in item.title.lower() and (section_value is None or str(item.section_key) == section_value):
+                    found_by_type.setdefault(item.type, []).append(item)
         for libtype in ("movie", "show", "episode", "artist", "album", "track"):
-            found = [item for item in self.library.iter_items()
-                     if item.type == libtype and text and text in item.title.lower()
-                     and (section_value is None or str(item.section_key) == section_value)]
+            found = found_by_type.get(libtype)
             if not found:
                 continue
             hub = root.add("Hub", type=libtype, hubIdentifier=libtype, title=libtype.capitalize() + "s",
