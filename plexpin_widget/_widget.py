@@ -760,6 +760,8 @@ class PlexPinLogin(widgets.VBox):
 
 def _check_keywords(kwargs: dict[str, Any]) -> None:
     """Raise ``TypeError`` for keywords neither ``PlexPinLogin`` nor its box takes."""
+    if not kwargs:  # the usual case: nothing to look up on every construction
+        return
     import difflib
     import inspect
 
@@ -771,6 +773,7 @@ def _check_keywords(kwargs: dict[str, Any]) -> None:
         name for name, parameter in inspect.signature(PlexPinLogin.__init__).parameters.items()
         if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) and name != "self"
     ] + sorted(box_keywords)
+
     def named(name: str) -> str:
         close = difflib.get_close_matches(name, known, 1)
         return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
