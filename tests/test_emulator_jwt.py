@@ -38,11 +38,6 @@ HEADERS = {"X-Plex-Client-Identifier": CID, "X-Plex-Product": "JWT Tests", **JSO
 SIGNATURE_FAILED = "Signature Verification Failed"
 
 
-@pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
-
-
 @pytest.fixture(params=["https://clients.plex.tv", "https://plex.tv"])
 def client(request: pytest.FixtureRequest, emu: PlexTvEmulator) -> Iterator[httpx.Client]:
     # The emulator answers the JWT endpoints on both hosts' paths.

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

@@ -18,7 +18,7 @@ import traitlets
 from plexpin_widget import PlexPinLogin
 from plexpin_widget._view import LoginView, ViewState
 from plexpin_widget.emulator import PlexTvEmulator
-from helpers import apoll_until
+from helpers import apoll_until, poll_until
 
 pytestmark = pytest.mark.usefixtures("private_config")
 
@@ -201,8 +201,6 @@ def _wait_with_an_approver_who_needs_the_image(login: Any, emu: PlexTvEmulator) 
     (without it, the wait runs into its timeout): the token, and whether the image came."""
     import threading
 
-    from helpers import poll_until
-
     drawn = threading.Event()
 
     def approve() -> None:
@@ -240,8 +238,6 @@ async def test_a_blocking_wait_draws_an_image_left_for_a_loop_round_it_now_holds
     # Run All: the first answer is taken in between two cells and its image left for the loop's
     # next round, and then the next cell blocks in wait() before that round comes. Here the
     # deferred draws are held back for good, as that round would be; wait() must draw the image.
-    from helpers import apoll_until
-
     login = make_login()
     held: list[Any] = []
     login._view._later = held.append
@@ -258,8 +254,6 @@ async def test_a_blocking_wait_draws_an_image_left_for_a_loop_round_it_now_holds
 
 
 async def test_an_image_left_for_later_is_not_drawn_into_a_closed_login(make_login: Any) -> None:
-    from helpers import apoll_until
-
     login = make_login()
     held: list[Any] = []
     login._view._later = held.append

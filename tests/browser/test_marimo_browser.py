@@ -10,10 +10,8 @@ never reaches the page.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import urllib.parse

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +79,7 @@ def stack_pngs(parts: list[bytes], gap: int = 12) -> bytes:
 
 @pytest.mark.parametrize("frontend", ["lab"], indirect=True)
 def test_quickstart_signs_in_and_shows_a_table_and_a_chart(
-    frontend: FrontEnd, page_watch: PageWatch, new_page: Any, demo: dict[str, Any]
+    frontend: FrontEnd, page_watch: PageWatch, new_page: Any, demo: dict[str, Any], tmp_path: Path
 ) -> None:
     page = page_watch.page
     # Tall enough that the table and the chart fit on screen together for the README picture.
@@ -143,9 +142,7 @@ def test_quickstart_signs_in_and_shows_a_table_and_a_chart(
 
     wait_until(layout_still, timeout=10, interval=0.2, message="the notebook layout to settle", page=page)
     shot = stack_pngs([table_output.screenshot(), chart_output.screenshot()])
-    target = README_SCREENSHOT if os.environ.get("PLEXPIN_UPDATE_SCREENSHOT") == "1" else (
-        Path(tempfile.mkdtemp(prefix="plexpin-shot-")) / "quickstart.png"
-    )
+    target = README_SCREENSHOT if os.environ.get("PLEXPIN_UPDATE_SCREENSHOT") == "1" else tmp_path / "quickstart.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(shot)
     shot_width, shot_height, _ = png_rows(target.read_bytes())
