@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 #: The identity headers every request to plex.tv must carry (reference §3).
@@ -70,3 +70,22 @@ def forbid_httpx_client_layer(monkeypatch: object) -> None:
 
     for cls in (httpx.Client, httpx.AsyncClient):
         monkeypatch.setattr(cls, "send", guard(cls.send))  # type: ignore[attr-defined]
+
+
+def widgets_below(*roots: Any, layouts: bool = False) -> Iterator[Any]:
+    """Every widget in the trees under ``roots`` (the roots included), each once; with
+    ``layouts``, each widget's Layout too."""
+    import ipywidgets
+
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        yield widget
+        todo.extend(getattr(widget, "children", ()))
+        layout = getattr(widget, "layout", None)
+        if layouts and isinstance(layout, ipywidgets.Widget):
+            yield layout

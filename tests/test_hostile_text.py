@@ -14,12 +14,14 @@ import asyncio
 import html.parser
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import ipywidgets
 import pytest
+
+from helpers import widgets_below
 
 from plexpin_widget import PlexPinLogin, auth_url
 from plexpin_widget._view import ViewState, fallback_html, fallback_text
@@ -104,18 +106,6 @@ def assert_shown(markup: str, payload: str, where: str = "") -> None:
     assert payload.strip() in shown, f"{where}: {payload!r} not shown as text in {markup[:400]}"
 
 
-def _widgets_below(root: ipywidgets.Widget) -> Iterator[ipywidgets.Widget]:
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        widget = todo.pop()
-        if id(widget) in seen:
-            continue
-        seen.add(id(widget))
-        yield widget
-        todo.extend(getattr(widget, "children", ()))
-
-
 def rendered_html(login: PlexPinLogin) -> list[str]:
     """Every synced string that a front end renders as HTML, across the whole widget tree.
 
@@ -123,7 +113,7 @@ def rendered_html(login: PlexPinLogin) -> list[str]:
     all, as text. What matters is what is put into HTML.)
     """
     found = []
-    for widget in _widgets_below(login):
+    for widget in widgets_below(login):
         if isinstance(widget, (ipywidgets.HTML, ipywidgets.HTMLMath)):
             found.append(widget.value)
         if getattr(widget, "description_allow_html", False):

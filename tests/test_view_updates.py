@@ -8,7 +8,6 @@ and a countdown step must set only the countdown's parts.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -18,7 +17,7 @@ import traitlets
 from plexpin_widget import PlexPinLogin
 from plexpin_widget._view import LoginView, ViewState
 from plexpin_widget.emulator import PlexTvEmulator
-from helpers import apoll_until, poll_until
+from helpers import apoll_until, poll_until, widgets_below
 
 pytestmark = pytest.mark.usefixtures("private_config")
 
@@ -26,27 +25,12 @@ WAITING = ViewState(status="waiting", code="ABCD", auth_url="https://plex.tv/lin
                     lifetime=900, product="Updates")
 
 
-def _parts(root: Any) -> Iterator[widgets.Widget]:
-    todo = list(root.children) if isinstance(root, LoginView) else [root]
-    seen: set[int] = set()
-    while todo:
-        widget = todo.pop()
-        if id(widget) in seen:
-            continue
-        seen.add(id(widget))
-        yield widget
-        todo.extend(getattr(widget, "children", ()))
-        layout = getattr(widget, "layout", None)
-        if isinstance(layout, widgets.Widget):
-            yield layout
-
-
 class Changes:
     """Every trait change on every part of a view (widgets and their layouts)."""
 
     def __init__(self, root: Any) -> None:
         self.seen: list[tuple[widgets.Widget, str]] = []
-        self._parts = list(_parts(root))
+        self._parts = list(widgets_below(*(root.children if isinstance(root, LoginView) else [root]), layouts=True))
         for widget in self._parts:
             widget.observe(self._record, names=traitlets.All)
 
