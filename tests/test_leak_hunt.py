@@ -115,6 +115,22 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=60)
 
 
+def execute_and_save(cells: list[str], tmp_path: Path, *, last_raises: bool = False) -> tuple[str, str, dict[str, Any]]:
+    """Run ``cells`` in a real kernel (nbclient, widget state stored), save the notebook, and
+    return what was saved, every cell's outputs as JSON, and the stored widget state."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    if last_raises:
+        notebook.cells[-1].metadata["tags"] = ["raises-exception"]
+    NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, path)
+    outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
+    widget_state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return path.read_text(encoding="utf-8"), outputs, widget_state
+
+
 @pytest.fixture
 def private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config = tmp_path / "config"
@@ -287,21 +303,11 @@ def test_the_token_is_not_in_an_executed_notebook(
     monkeypatch.setenv("PLEXPIN_BASE_URL", base)
     monkeypatch.setenv("LEAK_ENV_TOKEN", env_token)
     monkeypatch.setenv("LEAK_REVOKED_TOKEN", revoked)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
-    notebook.cells[-1].metadata["tags"] = ["raises-exception"]
-    NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    path = tmp_path / "executed.ipynb"
-    nbformat.write(notebook, path)
-    saved = path.read_text(encoding="utf-8")
-
-    outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
+    saved, outputs, widget_state = execute_and_save(NOTEBOOK_CELLS, tmp_path, last_raises=True)
     # It did sign in, through each path, and logged and failed as planned.
     assert hashlib.sha256(emu.demo_token.encode()).hexdigest() in outputs
     assert "remembered used: True" in outputs and "env used: True" in outputs
     assert "InvalidTokenError" in outputs and "DEBUG" in outputs
-    widget_state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     assert widget_state.get("state"), "no widget state was stored, so it was not searched"
     for name, token in (("demo", emu.demo_token), ("PLEX_TOKEN", env_token), ("revoked", revoked)):
         assert token not in saved, f"the {name} token is in the saved notebook"

@@ -21,9 +21,7 @@ import json
 import logging
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from fake_jwt_plextv import FakeJwtPlexTv
 from helpers import apoll_until
@@ -31,7 +29,7 @@ from plexpin_widget import PlexPinLogin
 from plexpin_widget import _device_auth
 from plexpin_widget._jwk import DeviceKey
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
-from test_leak_hunt import Hunt, snapshot
+from test_leak_hunt import Hunt, execute_and_save, snapshot
 
 pytestmark = pytest.mark.usefixtures("new_process")
 
@@ -161,16 +159,8 @@ def test_no_jwt_or_private_key_in_an_executed_notebook(private_config: Path, tmp
     emu.auto_claim(0.3)
     with EmulatorServer(emu) as server:
         monkeypatch.setenv("PLEXPIN_BASE_URL", server.url)
-        notebook = nbformat.v4.new_notebook()
-        notebook.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
-        NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    path = tmp_path / "executed.ipynb"
-    nbformat.write(notebook, path)
-    saved = path.read_text(encoding="utf-8")
-    outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
+        saved, outputs, widget_state = execute_and_save(NOTEBOOK_CELLS, tmp_path)
     assert "refreshed: True" in outputs and "remembered key used: True" in outputs and "DEBUG" in outputs
-    widget_state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     assert widget_state.get("state"), "no widget state was stored, so it was not searched"
     tokens = emu.issued_jwts()
     assert len(tokens) >= 3
