@@ -89,3 +89,13 @@ def widgets_below(*roots: Any, layouts: bool = False) -> Iterator[Any]:
         layout = getattr(widget, "layout", None)
         if layouts and isinstance(layout, ipywidgets.Widget):
             yield layout
+
+
+def checks(emu: Any, client: str | None = None) -> list[Any]:
+    """The pin checks (``GET /api/v2/pins/{id}``) ``emu`` received, from ``client`` or anyone."""
+    return [r for r in emu.request_log(client) if r.method == "GET" and r.path.startswith("/api/v2/pins/")]
+
+
+def creations(emu: Any, client: str | None = None) -> list[Any]:
+    """The pin creations (``POST /api/v2/pins``) ``emu`` received, from ``client`` or anyone."""
+    return [r for r in emu.request_log(client) if r.method == "POST" and r.path == "/api/v2/pins"]

@@ -25,6 +25,7 @@ from plexpin_widget._cli import main
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 from plexpin_widget._store import TokenStore
 from plexpin_widget._identity import resolve_client_identifier
+from helpers import creations
 
 CLI = [sys.executable, "-m", "plexpin_widget._cli"]
 PACKAGE = Path(plexpin_widget.__file__).parent
@@ -57,10 +58,6 @@ def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
 
 def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def pin_requests(emu: PlexTvEmulator) -> int:
-    return sum(1 for r in emu.request_log() if r.method == "POST" and r.path == "/api/v2/pins")
 
 
 class Running:
@@ -152,16 +149,16 @@ def test_remember_then_no_code_then_logout(
     assert first.returncode == 0, first.stderr
     assert "Remembered on this computer" in first.stderr
     assert TokenStore().load(resolve_client_identifier(), served.url).token == emu.demo_token  # type: ignore[union-attr]
-    assert pin_requests(emu) == 1
+    assert len(creations(emu)) == 1
 
     second = run(["login", "--print-token", "--base-url", served.url], cli_env)
     assert second.returncode == 0, second.stderr
     assert second.stdout == emu.demo_token + "\n"
-    assert pin_requests(emu) == 1  # signed in without a code
+    assert len(creations(emu)) == 1  # signed in without a code
     assert "remembered on this computer" in second.stderr
 
     fresh = run(["login", "--fresh", "--base-url", served.url], cli_env)
-    assert fresh.returncode == 0 and pin_requests(emu) == 2
+    assert fresh.returncode == 0 and len(creations(emu)) == 2
 
     out = run(["logout", "--base-url", served.url], cli_env)
     assert out.returncode == 0 and "Forgot" in out.stderr
@@ -175,7 +172,7 @@ def test_env_token_is_used_and_a_revoked_remembered_one_replaced(
     alice = emu.add_account("alice")
     result = run(["login", "--print-token", "--base-url", served.url], {**cli_env, "PLEX_TOKEN": alice})
     assert result.returncode == 0 and result.stdout == alice + "\n"
-    assert "Signed in as alice." in result.stderr and pin_requests(emu) == 0
+    assert "Signed in as alice." in result.stderr and len(creations(emu)) == 0
 
     TokenStore().save(alice, resolve_client_identifier(), served.url)
     emu.revoke(alice)
@@ -197,7 +194,7 @@ def test_unverifiable_env_token_is_kept_but_not_remembered(
     assert "could not be verified" in result.stderr
     assert "Not remembered" in result.stderr
     assert TokenStore().load(resolve_client_identifier(), served.url) is None
-    assert pin_requests(emu) == 0
+    assert len(creations(emu)) == 0
 
 
 # --------------------------------------------------------------------------- failing

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import apoll_until, poll_until
+from helpers import apoll_until, creations, poll_until
 from plexpin_widget import InvalidTokenError, PlexPinLogin, PlexTvClient
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 
@@ -29,10 +29,6 @@ CLI = [sys.executable, "-m", "plexpin_widget._cli"]
 def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
     with EmulatorServer(emu) as server:
         yield server
-
-
-def pin_posts(emu: PlexTvEmulator, client: str | None = None) -> int:
-    return sum(1 for r in emu.request_log(client) if r.method == "POST" and r.path == "/api/v2/pins")
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -135,7 +131,7 @@ def test_remembered_key_signs_in_a_second_process_with_no_code(
     finally:
         first.close()
     client = first.client_identifier
-    posts = pin_posts(emu, client)
+    posts = len(creations(emu, client))
     env = cli_env(private_config)
     done = subprocess.run([sys.executable, "-c", SECOND_PROCESS, served.url], env=env, capture_output=True,
                           text=True, timeout=60)
@@ -144,7 +140,7 @@ def test_remembered_key_signs_in_a_second_process_with_no_code(
     assert seen["status"] == "authorized" and not seen["pin"] and seen["code"] == ""
     assert seen["remember"] and "device key remembered" in seen["notice"]
     assert seen["token"] in emu.issued_jwts(client)
-    assert pin_posts(emu, client) == posts  # no code was asked for
+    assert len(creations(emu, client)) == posts  # no code was asked for
     assert_no_jwt_in_files(emu, private_config)
 
 
@@ -174,10 +170,10 @@ def test_cli_login_jwt_print_token_remember_and_logout(
     assert printed.stdout == token + "\n" and token in emu.issued_jwts("cli-jwt")
     assert "device key (not the token)" in printed.stderr and token not in printed.stderr
     assert_no_jwt_in_files(emu, private_config)
-    posts = pin_posts(emu, "cli-jwt")
+    posts = len(creations(emu, "cli-jwt"))
     again = run(["login", "--jwt", "--print-token", *target], env)
     assert again.returncode == 0, again.stderr
-    assert pin_posts(emu, "cli-jwt") == posts and "device key remembered" in again.stderr
+    assert len(creations(emu, "cli-jwt")) == posts and "device key remembered" in again.stderr
     renewed = again.stdout.strip()
     assert renewed != token and renewed in emu.issued_jwts("cli-jwt")
     out = run(["logout", *target], env)
@@ -272,10 +268,10 @@ def test_cli_with_a_remembered_key_of_a_removed_device_falls_back_to_a_code(
     target = ["--base-url", served.url, "--client-identifier", "cli-removed"]
     assert run(["login", "--jwt", "--remember", *target], env).returncode == 0
     emu.remove_device("cli-removed")
-    posts = pin_posts(emu, "cli-removed")
+    posts = len(creations(emu, "cli-removed"))
     again = run(["login", "--jwt", "--print-token", *target], env)
     assert again.returncode == 0, again.stderr
     assert "no longer accepts this device's key" in again.stderr
     assert "Deleted the device key remembered on this computer" in again.stderr
-    assert pin_posts(emu, "cli-removed") == posts + 1  # signed in with a new code
+    assert len(creations(emu, "cli-removed")) == posts + 1  # signed in with a new code
     assert again.stdout.strip() in emu.issued_jwts("cli-removed")

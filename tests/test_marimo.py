@@ -398,19 +398,18 @@ def test_a_marimo_without_the_lifecycle_registry_is_named_in_a_warning(
 
 
 async def test_try_again_now_from_the_page_while_plex_tv_is_unreachable(make_login: Any, emu: Any) -> None:
-    from helpers import apoll_until
+    from helpers import apoll_until, creations
 
     emu.faults.add("drop", method="POST", path_prefix="/api/v2/pins", count=None)
     login = make_login(poll_interval=30.0)  # the backoff puts the next try far off
     mirror = displayed(login)
     await apoll_until(lambda: mirror.can_retry_now, timeout=10, what="Try again now in the mirror")
     assert mirror.error.startswith("Can't reach plex.tv") and mirror.can_cancel
-    creations = lambda: sum(1 for r in emu.request_log() if r.method == "POST" and r.path == "/api/v2/pins")  # noqa: E731
-    before = creations()
+    before = len(creations(emu))
     emu.faults.clear()
     send_from_page(mirror, {"action": "retry_now"})
     await apoll_until(lambda: login.status == "waiting", timeout=10, what="a code after Try again now")
-    assert creations() > before and mirror.code == login.code and not mirror.can_retry_now
+    assert len(creations(emu)) > before and mirror.code == login.code and not mirror.can_retry_now
     await login.aclose()
 
 

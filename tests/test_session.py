@@ -26,8 +26,8 @@ from plexpin_widget import (
     PlexPinError,
     PlexPinLogin,
 )
-from plexpin_widget.emulator import LoggedRequest, PlexTvEmulator
-from helpers import poll_until, apoll_until
+from plexpin_widget.emulator import PlexTvEmulator
+from helpers import apoll_until, checks, creations, poll_until
 
 pytestmark = pytest.mark.usefixtures("private_config")
 
@@ -40,14 +40,6 @@ POLLER = "plexpin_widget poller"
 
 def pollers() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name() == POLLER and not t.done()]
-
-
-def checks(emu: PlexTvEmulator) -> list[LoggedRequest]:
-    return [r for r in emu.request_log() if r.method == "GET" and r.path.startswith("/api/v2/pins/")]
-
-
-def creations(emu: PlexTvEmulator) -> list[LoggedRequest]:
-    return [r for r in emu.request_log() if r.method == "POST" and r.path == "/api/v2/pins"]
 
 
 def assert_no_new_checks(emu: PlexTvEmulator, seen: int, intervals: int = 10) -> None:

@@ -17,7 +17,7 @@ import traitlets
 from plexpin_widget import PlexPinLogin
 from plexpin_widget._view import LoginView, ViewState
 from plexpin_widget.emulator import PlexTvEmulator
-from helpers import apoll_until, poll_until, widgets_below
+from helpers import apoll_until, checks, poll_until, widgets_below
 
 pytestmark = pytest.mark.usefixtures("private_config")
 
@@ -138,12 +138,9 @@ async def test_a_waiting_widget_wakes_once_a_second_for_both_its_check_and_its_c
         shared.notify = lambda: (wakes.append(1), notify())  # every feed and every countdown tick
         login.observe(lambda change: lefts.append(change["new"]), names="seconds_left")
 
-        def checks() -> int:
-            return sum(1 for r in emu.request_log() if r.method == "GET" and r.path.startswith("/api/v2/pins/"))
-
-        first = checks()
-        await apoll_until(lambda: checks() >= first + 4, timeout=10, what="four more checks")
-        made = checks() - first
+        first = len(checks(emu))
+        await apoll_until(lambda: len(checks(emu)) >= first + 4, timeout=10, what="four more checks")
+        made = len(checks(emu)) - first
         assert len(wakes) <= made + 1, f"{len(wakes)} wake-ups for {made} checks: the countdown ticks apart"
         assert len(lefts) >= 3 and all(a - b == 1 for a, b in zip(lefts, lefts[1:])), lefts
     finally:

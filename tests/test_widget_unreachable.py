@@ -17,17 +17,13 @@ import pytest
 from plexpin_widget._identity import ClientIdentity
 from plexpin_widget._session import LoginSession
 from plexpin_widget._view import ViewState, fallback_text, view_parts
-from plexpin_widget.emulator import LoggedRequest, PlexTvEmulator
-from helpers import apoll_until
+from plexpin_widget.emulator import PlexTvEmulator
+from helpers import apoll_until, creations
 from test_widget import html_values, part, shown
 
 pytestmark = pytest.mark.usefixtures("private_config")
 
 SLOW_POLL = 30.0
-
-
-def creations(emu: PlexTvEmulator) -> list[LoggedRequest]:
-    return [r for r in emu.request_log() if r.method == "POST" and r.path == "/api/v2/pins"]
 
 
 def unreachable(emu: PlexTvEmulator) -> None:
