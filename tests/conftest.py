@@ -55,6 +55,15 @@ def emu() -> Any:
 
 
 @pytest.fixture
+def served(emu: Any) -> Iterator[Any]:
+    """``emu`` served on loopback (an ``EmulatorServer``), for code that needs a real URL."""
+    from plexpin_widget.emulator import EmulatorServer
+
+    with EmulatorServer(emu) as server:
+        yield server
+
+
+@pytest.fixture
 def make_login(emu: Any, private_config: Path) -> Iterator[Callable[..., Any]]:
     """Build PlexPinLogin widgets talking to ``emu`` in-process; all are closed afterwards.
 

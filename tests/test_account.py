@@ -209,13 +209,6 @@ def test_not_signed_in_yet(emu: PlexTvEmulator) -> None:
 # --------------------------------------------------------------------------- python-plexapi account
 
 
-@pytest.fixture
-def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(emu).start()
-    yield server
-    server.stop()
-
-
 def test_account_is_a_plexapi_account_talking_to_the_emulator(
     emu: PlexTvEmulator, served: EmulatorServer, pms: FakePlexMediaServer
 ) -> None:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -47,13 +46,6 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def emu() -> PlexTvEmulator:
     return PlexTvEmulator()
-
-
-@pytest.fixture
-def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(emu).start()
-    yield server
-    server.stop()
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -23,12 +23,6 @@ from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 pytestmark = pytest.mark.usefixtures("new_process")
 
 CLI = [sys.executable, "-m", "plexpin_widget._cli"]
-
-
-@pytest.fixture
-def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emu) as server:
-        yield server
 
 
 def files_under(folder: Path) -> list[Path]:

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,13 +63,6 @@ def emu() -> PlexTvEmulator:
     emulator = PlexTvEmulator()
     emulator.auto_claim(0)
     return emulator
-
-
-@pytest.fixture
-def served(emu: PlexTvEmulator) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(emu).start()
-    yield server
-    server.stop()
 
 
 def test_remembered_sign_in_in_a_new_process_reaches_the_server(
