@@ -24,6 +24,7 @@ from plexpin_widget._cli import main
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 from plexpin_widget._store import TokenStore
 from plexpin_widget._identity import resolve_client_identifier
+from fake_pms import closed_port
 from helpers import creations
 
 CLI = [sys.executable, "-m", "plexpin_widget._cli"]
@@ -41,11 +42,6 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("PLEXPIN_CONFIG_DIR", env["PLEXPIN_CONFIG_DIR"])
     monkeypatch.setenv("PLEXPIN_KEYRING", "0")
     return env
-
-
-@pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -206,11 +202,7 @@ def test_expired_code_exits_1(cli_env: dict[str, str], emu: PlexTvEmulator, serv
 
 
 def test_closed_port_exits_3(cli_env: dict[str, str]) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     result = run(["login", "--print-token", "--base-url", f"http://127.0.0.1:{port}", "--timeout", "1"], cli_env)
     assert result.returncode == 3, result.stderr
     assert result.stdout == ""
@@ -220,11 +212,7 @@ def test_closed_port_exits_3(cli_env: dict[str, str]) -> None:
 def test_unreachable_plex_tv_gives_up_with_exit_3(cli_env: dict[str, str]) -> None:
     """No --timeout: the flow's own give-up (15 s on its clock) ends it, not a minute of retries.
     The 60 s subprocess timeout is only a safety net; the assertion is the outcome and its words."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     env = dict(cli_env, PLEXPIN_BASE_URL=f"http://127.0.0.1:{port}")
     result = run(["login", "--print-token"], env, timeout=60)
     assert result.returncode == 3, result.stderr

@@ -121,11 +121,6 @@ class Api:
             self._loop.close()
 
 
-@pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
-
-
 @pytest.fixture(params=["sync", "async"])
 def make_api(request: pytest.FixtureRequest) -> Iterator[Callable[..., Api]]:
     """``make_api(transport=..., product=..., client_identifier=..., timeout=...)``."""

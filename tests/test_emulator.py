@@ -54,11 +54,6 @@ UNAUTHENTICATED = {"errors": [{"code": 1001, "message": "User could not be authe
 
 
 @pytest.fixture
-def emu() -> PlexTvEmulator:
-    return PlexTvEmulator()
-
-
-@pytest.fixture
 def client(emu: PlexTvEmulator) -> Iterator[httpx.Client]:
     with httpx.Client(transport=emu.transport(), base_url="https://plex.tv") as http:
         yield http
