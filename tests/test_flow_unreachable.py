@@ -7,7 +7,7 @@ request to now but never ahead of a 429's ``Retry-After``.
 
 from __future__ import annotations
 
-import random
+import functools
 
 import pytest
 
@@ -33,22 +33,15 @@ from plexpin_widget._flow import (
 )
 from plexpin_widget._models import Pin
 
+import test_flow
+from test_flow import waiting
+
 CREATE = "POST /api/v2/pins"
 REFUSED = NetworkError(f"{CREATE} failed: ConnectError", endpoint=CREATE)
 
 
-def new_flow(seed: int = 3, **kwargs: object) -> PinFlow:
-    return PinFlow(rng=random.Random(seed), **kwargs)  # type: ignore[arg-type]
-
-
-def with_code(expires_in: int = 900, **kwargs: object) -> PinFlow:
-    """A flow that got a code at 0.0 and has its first check pending."""
-    flow = new_flow(**kwargs)
-    created = flow.start(0.0)
-    assert created is not None
-    flow.receive(PinReceived(created.seq, Pin(id=1, code="AB12", expires_in=expires_in), sent_at=0.0), 0.0)
-    return flow
-
+#: The flows here draw their jitter from seed 3; test_flow builds them the same way.
+new_flow = functools.partial(test_flow.new_flow, 3)
 
 def fail_each_try(flow: PinFlow, error: BaseException, *, took: float = 0.0, until: float = 10_000.0) -> list[float]:
     """Fail every request ``took`` seconds after it is due, until the flow stops or ``until``;
@@ -117,7 +110,7 @@ def test_an_answer_once_means_no_give_up() -> None:
 
 
 def test_after_a_code_is_shown_it_retries_until_the_code_expires() -> None:
-    flow = with_code(120, give_up_unreachable_after=15)
+    flow = waiting(expires_in=120, seed=3, give_up_unreachable_after=15)
     tries = fail_each_try(flow, NetworkError("GET /api/v2/pins/1 failed", endpoint="GET /api/v2/pins/1"))
     assert flow.status is Status.EXPIRED, "an approval may be on its way: keep trying to the end"
     assert tries[-1] > 100.0
@@ -188,7 +181,7 @@ def test_retry_now_moves_the_backed_off_request_to_now() -> None:
 
 
 def test_retry_now_works_for_a_check_and_stays_before_expiry() -> None:
-    flow = with_code()
+    flow = waiting(seed=3)
     check = flow.pending
     assert isinstance(check, CheckPin)
     flow.receive(RequestFailed(check.seq, REFUSED), check.due)
@@ -207,7 +200,7 @@ def test_retry_now_keeps_a_retry_after() -> None:
 
 
 def test_retry_now_does_nothing_without_a_fault() -> None:
-    flow = with_code()
+    flow = waiting(seed=3)
     check = flow.pending
     assert flow.retry_now(0.5) is check, "a normal poll is not a retry"
     flow.cancel(1.0)
@@ -215,7 +208,7 @@ def test_retry_now_does_nothing_without_a_fault() -> None:
 
 
 def test_retry_now_never_moves_the_expiry() -> None:
-    flow = with_code(2)
+    flow = waiting(expires_in=2, seed=3)
     action = flow.pending
     while action is not None and not isinstance(action, Expire):
         action = flow.receive(RequestFailed(action.seq, REFUSED), action.due)
