@@ -19,13 +19,12 @@ import time
 import pytest
 
 from plexpin_widget import ClientIdentity, Status
-from plexpin_widget import _device_auth
 from plexpin_widget._driver_async import LIVE_TASKS
 from plexpin_widget._session import LoginSession
 from plexpin_widget.emulator import EmulatorServer, PlexTvEmulator
 from soak_profiles import _ErrorLogs
 
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.soak, pytest.mark.usefixtures("new_process")]
 
 LOGINS = int(os.environ.get("PLEXPIN_SOAK_JWT_LOGINS", "24"))
 REFRESHES = 3
@@ -69,7 +68,6 @@ async def _run(url: str) -> list[dict[str, object]]:
 
 
 def test_jwt_refreshes_under_faults_lose_nothing() -> None:
-    _device_auth._forget_process_state()
     emu = PlexTvEmulator(jwt_lifetime=LIFETIME, log_limit=200_000)
     emu.auto_claim(0.3)
     emu.faults.random("status", rate=0.2, seed=11, path_prefix="/api/v2/", status=(500, 502, 503))
