@@ -46,9 +46,10 @@ def plex(tmp_path: Path):
         yield emu, server
 
 
-def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(server_pool, page_watch: PageWatch, plex, tmp_path):
+@pytest.mark.parametrize("frontend", ["nb6"], indirect=True)
+def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(frontend, page_watch: PageWatch, plex, tmp_path):
     emu, server = plex
-    fe = server_pool.get("nb6")
+    fe = frontend
     client_id = f"nb6-test-{uuid.uuid4().hex[:12]}"
     kernel = fe.install_kernelspec({
         "PLEXPIN_BASE_URL": server.url.rstrip("/"),
@@ -60,56 +61,52 @@ def test_classic_notebook_cancel_while_a_cell_blocks_then_sign_in(server_pool, p
     name = f"classic-{uuid.uuid4().hex[:8]}.ipynb"
     write_notebook(fe.root / name, CELLS, kernel_name=kernel)
     page = page_watch.page
-    try:
-        fe.open_and_run(page, name)
-        root = page.locator(".plexpin-login")
-        outputs = page.locator(".output_area")
-        wait_until(lambda: "host=" in outputs.first.inner_text(), timeout=60, interval=0.1,
-                   message="the first cell's output", page=page)
-        first_output = outputs.first.inner_text()
-        assert "host=jupyter_frontend" in first_output and "ipykernel=6." in first_output
-        assert "ipywidgets=7.8" in first_output
-        def shown_code_matching_its_qr() -> str:
-            # The code may still change under us (the blocking wait() of the next cell can take
-            # the login over with a code of its own), so the code and the image are read together.
-            from playwright.sync_api import Error as PlaywrightError
+    fe.open_and_run(page, name)
+    root = page.locator(".plexpin-login")
+    outputs = page.locator(".output_area")
+    wait_until(lambda: "host=" in outputs.first.inner_text(), timeout=60, interval=0.1,
+               message="the first cell's output", page=page)
+    first_output = outputs.first.inner_text()
+    assert "host=jupyter_frontend" in first_output and "ipykernel=6." in first_output
+    assert "ipywidgets=7.8" in first_output
 
-            try:
-                shown = root.locator(".plexpin-code").inner_text(timeout=1000).strip()
-            except PlaywrightError:  # the view is being redrawn; ask again
-                return ""
-            return shown if shown and f"{server.url.rstrip('/')}/link/?pin={shown}" in _decoded_qr(root) else ""
+    def shown_code_matching_its_qr() -> str:
+        # The code may still change under us (the blocking wait() of the next cell can take
+        # the login over with a code of its own), so the code and the image are read together.
+        from playwright.sync_api import Error as PlaywrightError
 
-        # The image may follow the code by one round of the kernel's loop; it must come while
-        # the next cell blocks in wait(), so it is awaited, not assumed.
-        code = wait_until(shown_code_matching_its_qr, timeout=30, interval=0.2,
-                          message="a link code and a QR image that decodes to its link", page=page)
-        # The second cell now blocks in login.wait(); the page's Cancel must reach it.
-        # The running cell's prompt, not kernel_busy: jupyter-ui-poll handles widget messages
-        # inside the cell, and each of them ends with a status "idle" the page takes at its word.
-        wait_until(
-            lambda: "*" in page.evaluate("() => Jupyter.notebook.get_cell(1).element.find('.input_prompt').text()"),
-            timeout=10, interval=0.05, message="the blocking cell to run", page=page,
-        )
-        root.locator(".plexpin-cancel button, button.plexpin-cancel").first.click()
-        wait_until(lambda: "wait raised LoginCancelledError" in page.locator(".output_area").last.inner_text(),
-                   timeout=10, interval=0.05, message="the wait to end with LoginCancelledError", page=page)
-        # A new code, approved: signed in, the hostile name shown as text.
-        root.locator(".plexpin-restart button, button.plexpin-restart").first.click()
-        new_code = wait_until(
-            lambda: (c if (c := root.locator(".plexpin-code").inner_text().strip()) and c != code else ""),
-            timeout=30, interval=0.1, message="a new code", page=page,
-        )
-        emu.claim(code=new_code)
-        # "Signed in as your Plex account" shows first; the name follows once the account is read.
-        wait_until(lambda: f"Signed in as {HOSTILE_USERNAME}" in root.locator(".plexpin-signed-in").inner_text(),
-                   timeout=15, interval=0.1, message="Signed in as <the hostile name, as text>", page=page)
-        assert page.locator(".plexpin-signed-in img").count() == 0
-        assert page_watch.dialogs == [], f"a dialog fired: {page_watch.dialogs}"
-    finally:
-        fe.leave_page(page)
-        fe.cleanup()
-        fe.remove_kernelspecs()
+        try:
+            shown = root.locator(".plexpin-code").inner_text(timeout=1000).strip()
+        except PlaywrightError:  # the view is being redrawn; ask again
+            return ""
+        return shown if shown and f"{server.url.rstrip('/')}/link/?pin={shown}" in _decoded_qr(root) else ""
+
+    # The image may follow the code by one round of the kernel's loop; it must come while
+    # the next cell blocks in wait(), so it is awaited, not assumed.
+    code = wait_until(shown_code_matching_its_qr, timeout=30, interval=0.2,
+                      message="a link code and a QR image that decodes to its link", page=page)
+    # The second cell now blocks in login.wait(); the page's Cancel must reach it.
+    # The running cell's prompt, not kernel_busy: jupyter-ui-poll handles widget messages
+    # inside the cell, and each of them ends with a status "idle" the page takes at its word.
+    wait_until(
+        lambda: "*" in page.evaluate("() => Jupyter.notebook.get_cell(1).element.find('.input_prompt').text()"),
+        timeout=10, interval=0.05, message="the blocking cell to run", page=page,
+    )
+    root.locator(".plexpin-cancel button, button.plexpin-cancel").first.click()
+    wait_until(lambda: "wait raised LoginCancelledError" in page.locator(".output_area").last.inner_text(),
+               timeout=10, interval=0.05, message="the wait to end with LoginCancelledError", page=page)
+    # A new code, approved: signed in, the hostile name shown as text.
+    root.locator(".plexpin-restart button, button.plexpin-restart").first.click()
+    new_code = wait_until(
+        lambda: (c if (c := root.locator(".plexpin-code").inner_text().strip()) and c != code else ""),
+        timeout=30, interval=0.1, message="a new code", page=page,
+    )
+    emu.claim(code=new_code)
+    # "Signed in as your Plex account" shows first; the name follows once the account is read.
+    wait_until(lambda: f"Signed in as {HOSTILE_USERNAME}" in root.locator(".plexpin-signed-in").inner_text(),
+               timeout=15, interval=0.1, message="Signed in as <the hostile name, as text>", page=page)
+    assert page.locator(".plexpin-signed-in img").count() == 0
+    assert page_watch.dialogs == [], f"a dialog fired: {page_watch.dialogs}"
 
 
 def _decoded_qr(root) -> list[str]:
