@@ -218,6 +218,17 @@ def decode_qr_png(data: bytes) -> list[str]:
     return [r.text for r in results if r.format == zxingcpp.BarcodeFormat.QRCode]
 
 
+def approve_on_link_page(tab, base_url: str, code: str) -> None:
+    """A person opens the emulator's /link page in ``tab``, types ``code`` and approves."""
+    from playwright.sync_api import expect
+
+    tab.goto(f"{base_url}/link")
+    tab.locator("#code").click()
+    tab.locator("#code").press_sequentially(code, delay=40)
+    tab.locator("#approve").click()
+    expect(tab.locator("#result")).to_contain_text("linked")
+
+
 def screenshot_qr(locator, path: Path | None = None) -> list[str]:
     """Screenshot ``locator`` to PNG (saved at ``path`` if given) and decode the QR codes in it."""
     data = locator.screenshot(path=str(path) if path else None)

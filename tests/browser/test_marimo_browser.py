@@ -24,7 +24,8 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import (
-    REPO_ROOT, PageWatch, _tail, decode_qr_png, free_port, port_open, stop_process_group, wait_until,
+    REPO_ROOT, PageWatch, _tail, approve_on_link_page, decode_qr_png, free_port, port_open, stop_process_group,
+    wait_until,
 )
 
 pytest.importorskip("marimo", reason="marimo is in the browser extra")
@@ -214,15 +215,6 @@ def qr_in_page(login: MarimoLogin) -> list[str]:
     return decode_qr_png(login.root.screenshot())
 
 
-def approve(tab: Any, plex: Plex, code: str) -> None:
-    """A person opens the link page in another tab, types the code and approves."""
-    tab.goto(f"{plex.url}/link")
-    tab.locator("#code").click()
-    tab.locator("#code").press_sequentially(code, delay=30)
-    tab.locator("#approve").click()
-    expect(tab.locator("#result")).to_contain_text("linked")
-
-
 def assert_clean(watch: PageWatch, traffic: Traffic, *secrets: str) -> None:
     assert traffic.external == [], f"requests left loopback: {traffic.external}"
     assert watch.dialogs == [], f"a dialog fired: {watch.dialogs}"
@@ -263,7 +255,7 @@ def test_marimo_run_shows_the_live_login_and_signs_in(marimo_run, plex, page_wat
     wait_until(lambda: status.inner_text() != before[0] and fill.get_attribute("style") != before[1],
                timeout=5, interval=0.1, message=f"the countdown to move from {before!r}", page=login.page)
 
-    approve(new_page().page, plex, code)
+    approve_on_link_page(new_page().page, plex.url, code)
     signed_in = login.part("signed-in")
     expect(signed_in).to_contain_text("Signed in as", timeout=10_000)
     expect(signed_in).to_contain_text(plex.emu.username)
@@ -397,7 +389,7 @@ def test_a_cell_that_waits_keeps_the_view_live_and_gets_the_token(plex, page_wat
         # The buttons say why they will not answer until the waiting cell ends.
         expect(login.part("busy")).to_contain_text("marimo handles clicks only between cells")
         code = login.code()
-        approve(new_page().page, plex, code)
+        approve_on_link_page(new_page().page, plex.url, code)
         expect(login.part("signed-in")).to_contain_text("Signed in as", timeout=10_000)
         expect(page_watch.page.get_by_text("WAITED authorized True").first).to_be_visible(timeout=10_000)
         expect(login.part("busy")).to_be_hidden()

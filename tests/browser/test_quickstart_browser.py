@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import REPO_ROOT, FrontEnd, PageWatch, wait_until
+from .conftest import REPO_ROOT, FrontEnd, PageWatch, approve_on_link_page, wait_until
 
 QUICKSTART = REPO_ROOT / "notebooks" / "quickstart.ipynb"
 README_SCREENSHOT = REPO_ROOT / "docs" / "quickstart.png"
@@ -103,12 +103,7 @@ def test_quickstart_signs_in_and_shows_a_table_and_a_chart(
     code = wait_until(lambda: (code_box.text_content() or "").strip(), timeout=30, message="a link code", page=page)
 
     # A person opens /link in another tab, types the code and approves.
-    tab = new_page().page
-    tab.goto(f"{demo['url']}/link")
-    tab.locator("#code").click()
-    tab.locator("#code").press_sequentially(code, delay=40)
-    tab.locator("#approve").click()
-    expect(tab.locator("#result")).to_contain_text("linked")
+    approve_on_link_page(new_page().page, demo["url"], code)
 
     outputs = frontend.locator(page, ".jp-OutputArea-output")
     chart = frontend.locator(page, ".jp-OutputArea-output img[src^='data:image/png']")
