@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -99,3 +104,17 @@ def checks(emu: Any, client: str | None = None) -> list[Any]:
 def creations(emu: Any, client: str | None = None) -> list[Any]:
     """The pin creations (``POST /api/v2/pins``) ``emu`` received, from ``client`` or anyone."""
     return [r for r in emu.request_log(client) if r.method == "POST" and r.path == "/api/v2/pins"]
+
+
+@contextlib.contextmanager
+def emulator_process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m plexpin_widget.emulator --port 0 --auto-claim 0 ARGS`` with its stdout piped
+    (it prints where it listens); killed at the end if it is still running."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "plexpin_widget.emulator", "--port", "0", "--auto-claim", "0", *args]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()

@@ -10,21 +10,18 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import png
 import pytest
 
+from helpers import emulator_process
 from plexpin_widget._models import Connection, Pin, PlexResource, PlexUser
 from plexpin_widget.emulator import (
     RATE_LIMIT_CODE,
@@ -935,30 +932,21 @@ def test_server_answers_garbage_with_400(server: EmulatorServer) -> None:
 
 
 def test_command_line_serves_until_sigterm() -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [
-        sys.executable, "-m", "plexpin_widget.emulator", "--port", "0", "--auto-claim", "0",
-        "--username", "cli-user", "--short-lifetime", "60", "--rate-limit", "100/1",
-    ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline().strip()
-            match = re.fullmatch(r"plex\.tv emulator listening on (http://127\.0\.0\.1:\d+)", line)
-            assert match, line
-            with httpx.Client(base_url=match.group(1)) as http:
-                pin = create(http)
-                assert pin["expiresIn"] == 60
-                token = check(http, pin["id"]).json()["authToken"]
-                user = http.get("/api/v2/user", headers={"X-Plex-Token": token, **JSON}).json()
-                assert user["username"] == "cli-user"
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=10) == 0
-            # Nothing printed but that line and the one of the demo account's media server.
-            assert re.fullmatch(
-                r"Plex Media Server stand-in \('Demo Server'\) listening on http://127\.0\.0\.1:\d+\n",
-                process.stdout.read(),
-            )
-        finally:
-            if process.poll() is None:
-                process.kill()
+    with emulator_process("--username", "cli-user", "--short-lifetime", "60", "--rate-limit", "100/1") as process:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        match = re.fullmatch(r"plex\.tv emulator listening on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        with httpx.Client(base_url=match.group(1)) as http:
+            pin = create(http)
+            assert pin["expiresIn"] == 60
+            token = check(http, pin["id"]).json()["authToken"]
+            user = http.get("/api/v2/user", headers={"X-Plex-Token": token, **JSON}).json()
+            assert user["username"] == "cli-user"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        # Nothing printed but that line and the one of the demo account's media server.
+        assert re.fullmatch(
+            r"Plex Media Server stand-in \('Demo Server'\) listening on http://127\.0\.0\.1:\d+\n",
+            process.stdout.read(),
+        )

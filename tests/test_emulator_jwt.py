@@ -634,35 +634,26 @@ def test_python_plexapi_reaches_the_media_server_with_a_jwt_only_when_switched_o
 
 
 def test_command_line_sets_the_jwt_lifetime_and_the_media_servers_jwt_switch(key: DeviceKey) -> None:
-    import os
     import re
     import signal
-    from pathlib import Path
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [
-        sys.executable, "-m", "plexpin_widget.emulator", "--port", "0", "--auto-claim", "0",
-        "--jwt-lifetime", "60", "--pms-accept-jwt",
-    ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
-        try:
-            assert process.stdout is not None
-            plex_tv = re.fullmatch(r"plex\.tv emulator listening on (\S+)", process.stdout.readline().strip())
-            pms = re.search(r"listening on (http://\S+)$", process.stdout.readline().strip())
-            assert plex_tv and pms
-            with httpx.Client(base_url=plex_tv.group(1)) as http:
-                pin = create_pin(http, key)
-                # The emulator runs on the real clock here, so signing with the system clock is right.
-                jwt = poll(http, pin["id"], key.sign_device_jwt(CID)).json()["authToken"]
-                claims = _jwk.unverified_claims(jwt)
-                assert claims["exp"] - claims["iat"] == 60
-                answer = http.get(pms.group(1) + "/library/sections", headers={"X-Plex-Token": jwt})
-                assert answer.status_code == 200
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=10) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
+    from helpers import emulator_process
+
+    with emulator_process("--jwt-lifetime", "60", "--pms-accept-jwt") as process:
+        assert process.stdout is not None
+        plex_tv = re.fullmatch(r"plex\.tv emulator listening on (\S+)", process.stdout.readline().strip())
+        pms = re.search(r"listening on (http://\S+)$", process.stdout.readline().strip())
+        assert plex_tv and pms
+        with httpx.Client(base_url=plex_tv.group(1)) as http:
+            pin = create_pin(http, key)
+            # The emulator runs on the real clock here, so signing with the system clock is right.
+            jwt = poll(http, pin["id"], key.sign_device_jwt(CID)).json()["authToken"]
+            claims = _jwk.unverified_claims(jwt)
+            assert claims["exp"] - claims["iat"] == 60
+            answer = http.get(pms.group(1) + "/library/sections", headers={"X-Plex-Token": jwt})
+            assert answer.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
 
 
 def test_nonces_may_be_rate_limited_per_client() -> None:
