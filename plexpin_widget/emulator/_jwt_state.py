@@ -158,7 +158,8 @@ class JwtAuthority:
         """A new Plex JWT for ``account`` bound to ``device``'s kid (its ``thumbprint``)."""
         issued_at = int(now)  # never in the future: python-plexapi allows no leeway
         expires_at = issued_at + self.lifetime
-        scopes = {part.strip() for part in scope.split(",")} if isinstance(scope, str) else set()
+        scope = scope if isinstance(scope, str) else ""  # from a request body: anything may come
+        scopes = {part.strip() for part in scope.split(",")}
         user: dict[str, Any] = {"id": account.id, "uuid": account.uuid, "username": account.username}
         profile = account.user_json("")
         for name, field in _SCOPED_USER_FIELDS.items():
@@ -173,7 +174,7 @@ class JwtAuthority:
             "jti": str(uuid.uuid4()),
             "thumbprint": device.kid,
             "user": user,
-            "scope": scope if isinstance(scope, str) else "",
+            "scope": scope,
         }
         token = self.signing_key.sign(claims)
         self.issued[token] = IssuedJwt(token, account, device.client_identifier, device.kid, issued_at, expires_at)
