@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+__all__ = ["qr_png", "qr_text"]
+
 
 def _qrcode() -> Any:
     # Imported on first use: a QR is drawn once per code, and qrcode is slow to import.
@@ -18,8 +20,6 @@ def _png() -> Any:
     import png
 
     return png
-
-__all__ = ["qr_png", "qr_text"]
 
 
 def _matrix(data: str, border: int) -> list[list[bool]]:
